@@ -1,0 +1,16 @@
+"""`mercury tenant` (placeholder until implemented)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("tenant", help="tenant (not implemented yet)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("mercury tenant: not implemented yet")
+    return 2

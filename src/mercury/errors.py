@@ -1,0 +1,44 @@
+"""One error tree, so the CLI can map user mistakes and tool failures to exit codes.
+
+InputError  -> exit 2 (the input cannot be used: bad platform.yaml, unknown tenant, ...)
+ToolError   -> exit 2 (an external program failed on the user's input, e.g. kustomize)
+ClusterError-> exit 2 (the cluster could not be reached or refused a request)
+anything else escaping main() is a bug of mercury -> exit 3
+"""
+
+from __future__ import annotations
+
+
+class MercuryError(Exception):
+    """Base of every error mercury reports as one line."""
+
+    exit_code = 2
+
+
+class InputError(MercuryError):
+    """The user's input (file, flag, repository) cannot be used."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None):
+        self.file = file
+        self.line = line
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        super().__init__(f"{where}{message}")
+
+
+class ToolError(MercuryError):
+    """An external program (kubectl, terraform, barman-cloud, ...) failed."""
+
+    def __init__(self, command: str, returncode: int, stdout: str = "", stderr: str = ""):
+        self.command = command
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        detail = (stderr or stdout).strip().splitlines()
+        tail = detail[-1] if detail else "no output"
+        super().__init__(f"`{command}` exited {returncode}: {tail}")
+
+
+class ClusterError(MercuryError):
+    """The Kubernetes API could not be reached or refused a request."""

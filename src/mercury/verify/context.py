@@ -1,0 +1,59 @@
+"""What rules see: every built object of every layer, indexed once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mercury.build.model import BuildResult, FluxKustomization, K8sObject, ObjRef
+
+
+@dataclass
+class TerraformFacts:
+    """What static analysis of terraform/ learned (None fields: not found)."""
+
+    root: Path
+    # substitution variable -> Terraform expression (e.g. AZURE_TENANT_ID ->
+    # "data.azurerm_client_config.current.tenant_id")
+    substitute_sources: dict[str, str] = field(default_factory=dict)
+    # parsed HCL per file (python-hcl2 dicts), repo-relative file name -> dict
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class VerifyContext:
+    root: Path
+    builds: list[BuildResult]
+    terraform: TerraformFacts | None = None
+    objects: list[K8sObject] = field(default_factory=list)
+    _by_kind: dict[str, list[K8sObject]] = field(default_factory=lambda: defaultdict(list))
+    _by_ref: dict[ObjRef, K8sObject] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for build in self.builds:
+            for obj in build.objects:
+                self.objects.append(obj)
+                self._by_kind[obj.kind].append(obj)
+                self._by_ref.setdefault(obj.ref, obj)
+
+    @property
+    def kustomizations(self) -> list[FluxKustomization]:
+        return [b.kustomization for b in self.builds]
+
+    def of_kind(self, *kinds: str) -> list[K8sObject]:
+        """Objects of any of `kinds`, in build order."""
+        if len(kinds) == 1:
+            return self._by_kind.get(kinds[0], [])
+        return [o for k in kinds for o in self._by_kind.get(k, [])]
+
+    def get(self, kind: str, namespace: str, name: str) -> K8sObject | None:
+        return self._by_ref.get(ObjRef(kind, namespace, name))
+
+    def substitution(self, variable: str) -> str | None:
+        """The value a variable had in any Kustomization's postBuild (first wins)."""
+        for ks in self.kustomizations:
+            if variable in ks.substitute:
+                return ks.substitute[variable]
+        return None
