@@ -1,0 +1,42 @@
+"""Shared fixtures: a throw-away copy of this repository, and the test schema location."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# CRD schemas for tests and CI (kubeconform layout); never committed into the project.
+CRD_SCHEMAS = (REPO.parent / "shared" / "schemas" / "crds").resolve()
+
+
+def _tracked_files(root: Path) -> list[Path]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=root, capture_output=True, check=True,
+    ).stdout.decode()
+    return [Path(p) for p in out.split("\0") if p]
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of the repository's files (no .venv, no .git) to modify freely."""
+    dest = tmp_path / "repo"
+    for rel in _tracked_files(REPO):
+        src = REPO / rel
+        if not src.is_file() or rel.parts[0] in {"tests", "docs", "src"}:
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def crd_schemas() -> Path:
+    if not CRD_SCHEMAS.is_dir():
+        pytest.skip(f"CRD schemas not found at {CRD_SCHEMAS}")
+    return CRD_SCHEMAS
