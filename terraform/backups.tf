@@ -1,0 +1,121 @@
+# Backup storage for CloudNativePG (barman-cloud plugin): one private blob container
+# per tenant, reached with the tenant's own workload identity (default) or, for
+# tenants with backup.auth = "sas", with a container SAS kept in Key Vault.
+
+resource "azurerm_storage_account" "backups" {
+  name                     = local.env.storage_account_name
+  location                 = azurerm_resource_group.main.location
+  resource_group_name      = azurerm_resource_group.main.name
+  account_tier             = "Standard"
+  account_replication_type = "ZRS" # backups survive the loss of one zone
+  account_kind             = "StorageV2"
+
+  min_tls_version                 = "TLS1_2"
+  https_traffic_only_enabled      = true
+  allow_nested_items_to_be_public = false # no anonymous blob access, ever
+  # Account keys stay enabled: they sign the SAS tokens of `sas` tenants, and the
+  # azurerm provider reads a StorageV2 account's queue properties with them (with keys
+  # off it needs data-plane roles it cannot grant itself before the account exists).
+  # Workload-identity tenants never see a key: they get a role on their container only.
+  shared_access_key_enabled       = true
+  default_to_oauth_authentication = true
+  # The public endpoint stays reachable (AKS egress uses it; there is no private
+  # endpoint in this design): access is controlled by identity, not by network.
+  public_network_access_enabled = true
+
+  blob_properties {
+    # A deleted backup or container can be restored for a week.
+    delete_retention_policy {
+      days = 7
+    }
+    container_delete_retention_policy {
+      days = 7
+    }
+  }
+
+  tags = local.tags
+}
+
+resource "azurerm_storage_container" "backup" {
+  for_each = local.tenants
+
+  name                  = each.key # contract: container <tenant>
+  storage_account_id    = azurerm_storage_account.backups.id
+  container_access_type = "private"
+}
+
+# One identity per tenant (also for `sas` tenants, so switching auth needs no new
+# IDs): a tenant's backups can only touch its own container.
+resource "azurerm_user_assigned_identity" "backup" {
+  for_each = local.tenants
+
+  name                = "id-${local.cluster.name}-${each.key}-backup"
+  location            = azurerm_resource_group.main.location
+  resource_group_name = azurerm_resource_group.main.name
+  tags                = local.tags
+}
+
+# Trust tokens of the CNPG cluster's service account `n8n-db` in the tenant namespace.
+# (resource_group_name is deprecated in azurerm 4.x: it is implied by parent_id.)
+resource "azurerm_federated_identity_credential" "backup" {
+  for_each = local.tenants
+
+  name      = "${each.key}-n8n-db"
+  parent_id = azurerm_user_assigned_identity.backup[each.key].id
+  issuer    = azurerm_kubernetes_cluster.main.oidc_issuer_url
+  subject   = "system:serviceaccount:${each.key}:n8n-db"
+  audience  = ["api://AzureADTokenExchange"]
+}
+
+# Scoped to the container, not the account. With storage_account_id the container's
+# `id` is its Resource Manager ID, which is what a role assignment scope needs.
+resource "azurerm_role_assignment" "backup_blob_contributor" {
+  for_each = local.tenants
+
+  scope                = azurerm_storage_container.backup[each.key].id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = azurerm_user_assigned_identity.backup[each.key].principal_id
+}
+
+# --- SAS option (backup.auth = "sas") ---------------------------------------------
+
+data "azurerm_storage_account_blob_container_sas" "backup" {
+  for_each = local.sas_tenants
+
+  connection_string = azurerm_storage_account.backups.primary_connection_string
+  container_name    = azurerm_storage_container.backup[each.key].name
+  https_only        = true
+  start             = var.backup_sas_start
+  expiry            = var.backup_sas_expiry
+
+  # barman-cloud writes base backups and WAL, lists them, and deletes expired ones.
+  permissions {
+    read   = true
+    add    = true
+    create = true
+    write  = true
+    delete = true
+    list   = true
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.backup_sas_start != null && var.backup_sas_expiry != null
+      error_message = "Tenant ${each.key} uses backup.auth = sas: set backup_sas_start and backup_sas_expiry."
+    }
+  }
+}
+
+# The SAS is not write-only: the data source above already keeps it in the state.
+# It is scoped to one container and expires at var.backup_sas_expiry.
+resource "azurerm_key_vault_secret" "backup_sas" {
+  for_each = local.sas_tenants
+
+  name            = "${each.key}-backup-sas"
+  value           = trimprefix(data.azurerm_storage_account_blob_container_sas.backup[each.key].sas, "?")
+  key_vault_id    = azurerm_key_vault.main.id
+  content_type    = "container SAS token"
+  expiration_date = var.backup_sas_expiry
+
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+}

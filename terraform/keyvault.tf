@@ -1,0 +1,88 @@
+# Key Vault: the only home of tenant secrets. Nothing secret is typed into git; the
+# manifests reference secrets by name (<tenant>-db-user, ...) through the CSI driver.
+
+resource "azurerm_key_vault" "main" {
+  name                = local.env.key_vault_name
+  location            = azurerm_resource_group.main.location
+  resource_group_name = azurerm_resource_group.main.name
+  tenant_id           = data.azurerm_client_config.current.tenant_id
+  sku_name            = "standard"
+
+  # Azure RBAC instead of access policies: access is granted with role assignments
+  # below, the same way as for storage.
+  rbac_authorization_enabled = true
+  # A deleted vault (and the n8n encryption keys in it) stays recoverable for 90 days.
+  purge_protection_enabled   = true
+  soft_delete_retention_days = 90
+
+  tags = local.tags
+}
+
+# The CSI driver's identity (created by AKS for key_vault_secrets_provider) reads secrets.
+resource "azurerm_role_assignment" "kv_csi_secrets_user" {
+  scope                = azurerm_key_vault.main.id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = azurerm_kubernetes_cluster.main.key_vault_secrets_provider[0].secret_identity[0].object_id
+}
+
+# Whoever runs Terraform writes the generated secrets.
+resource "azurerm_role_assignment" "kv_deployer_secrets_officer" {
+  scope                = azurerm_key_vault.main.id
+  role_definition_name = "Key Vault Secrets Officer"
+  principal_id         = data.azurerm_client_config.current.object_id
+}
+
+# Generated per tenant. Ephemeral resources are never stored in the state or the plan;
+# they feed write-only arguments (`value_wo`), which Key Vault receives and Terraform
+# forgets. Terraform sends a value only when `value_wo_version` changes, so the random
+# value generated on later runs is simply not used.
+ephemeral "random_password" "db_password" {
+  for_each = local.tenants
+
+  length  = 32
+  special = false # ends up in a PostgreSQL connection string
+}
+
+ephemeral "random_password" "n8n_encryption_key" {
+  for_each = local.tenants
+
+  length  = 48
+  special = false
+}
+
+resource "azurerm_key_vault_secret" "db_user" {
+  for_each = local.tenants
+
+  name         = "${each.key}-db-user"
+  value        = "n8n" # not a secret: the owner of the tenant's `n8n` database
+  key_vault_id = azurerm_key_vault.main.id
+  content_type = "username"
+
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+}
+
+resource "azurerm_key_vault_secret" "db_password" {
+  for_each = local.tenants
+
+  name             = "${each.key}-db-password"
+  value_wo         = ephemeral.random_password.db_password[each.key].result
+  value_wo_version = lookup(var.db_password_versions, each.key, 1)
+  key_vault_id     = azurerm_key_vault.main.id
+  content_type     = "password"
+
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+}
+
+resource "azurerm_key_vault_secret" "n8n_encryption_key" {
+  for_each = local.tenants
+
+  name     = "${each.key}-n8n-encryption-key"
+  value_wo = ephemeral.random_password.n8n_encryption_key[each.key].result
+  # Fixed on purpose: n8n encrypts its stored credentials with this key, and a new key
+  # makes every saved credential unreadable. Rotating it is a migration, not a bump.
+  value_wo_version = 1
+  key_vault_id     = azurerm_key_vault.main.id
+  content_type     = "n8n encryption key"
+
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+}
