@@ -119,3 +119,17 @@ resource "azurerm_key_vault_secret" "backup_sas" {
 
   depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
 }
+
+# The Secrets Store CSI driver can only sync what Key Vault holds, and the barman-cloud
+# ObjectStore of a `sas` tenant reads the account name from the same synced Secret as
+# the token (`backup-credentials`): keep the (non-secret) name in Key Vault too.
+resource "azurerm_key_vault_secret" "backup_storage_account" {
+  count = length(local.sas_tenants) > 0 ? 1 : 0
+
+  name         = "backup-storage-account"
+  value        = azurerm_storage_account.backups.name
+  key_vault_id = azurerm_key_vault.main.id
+  content_type = "storage account name"
+
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+}
