@@ -5,6 +5,9 @@
 # (barman-cloud runs as PostgreSQL's archive_command in the backup tests).
 
 PYTHON ?= /usr/bin/python3
+# CRD schemas in kubeconform layout; the shared copy beside the checkout when present,
+# else mercury's default (the public CRDs catalog, cached under ~/.cache/mercury).
+SCHEMAS ?= $(wildcard ../shared/schemas/crds)
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
@@ -23,7 +26,7 @@ setup: $(STAMP)
 	npm install --silent --no-audit --no-fund --prefix .tools/azurite azurite@3
 
 plan: setup
-	$(VENV)/bin/mercury plan
+	$(VENV)/bin/mercury plan $(if $(SCHEMAS),--schema-location $(SCHEMAS))
 
 test: setup .tools/azurite/node_modules/.bin/azurite-blob
 	$(VENV)/bin/ruff check .

@@ -137,6 +137,16 @@ def test_sas_auth_switches_to_the_component(repo_copy: Path) -> None:
     assert "components" not in overlay(repo_copy, "customer1")
 
 
+def test_a_reviewed_restore_component_stays_listed(repo_copy: Path) -> None:
+    restore = repo_copy / "apps/staging/customer1/restore/kustomization.yaml"
+    restore.parent.mkdir()
+    restore.write_text("apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n")
+    assert render(repo_copy, check=True).drifted == ["apps/staging/customer1/kustomization.yaml"]
+    render(repo_copy)
+    assert overlay(repo_copy, "customer1")["components"] == ["restore"]
+    assert restore.is_file()  # hand-written: render never deletes it
+
+
 def test_new_environment_gets_its_own_tree(repo_copy: Path) -> None:
     def production(data: dict[str, Any]) -> None:
         env = dict(data["environments"]["staging"], cluster_issuer="letsencrypt-prod",

@@ -12,6 +12,7 @@ from pathlib import Path
 from mercury.fsutil import write_atomic
 from mercury.platform.model import Platform
 from mercury.render.tenant import (
+    RESTORE_COMPONENT,
     environment_kustomization,
     infrastructure_kustomization,
     tenant_kustomization,
@@ -46,8 +47,10 @@ def plan(root: Path, platform: Platform) -> dict[str, str]:
         files[f"apps/{env_name}/{KUSTOMIZATION}"] = generated(
             environment_kustomization(list(tenants)))
         for name, tenant in tenants.items():
+            restore = (root / "apps" / env_name / name / RESTORE_COMPONENT
+                       / KUSTOMIZATION).is_file()
             files[f"apps/{env_name}/{name}/{KUSTOMIZATION}"] = generated(
-                tenant_kustomization(name, tenant, env_name, env))
+                tenant_kustomization(name, tenant, env_name, env, restore=restore))
         for part in INFRA_PARTS:
             rel = f"{part}/{env_name}/{KUSTOMIZATION}"
             existing = root / rel

@@ -14,6 +14,7 @@ from mercury.render.yamltext import dump
 
 BASE = "../../base/n8n-tenant"
 SAS_COMPONENT = "../../base/components/backup-sas"
+RESTORE_COMPONENT = "restore"
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 
 
@@ -89,12 +90,19 @@ def tenant_patches(name: str, tenant: Tenant, env: Environment) -> list[dict[str
 
 
 def tenant_kustomization(name: str, tenant: Tenant, env_name: str,
-                         env: Environment) -> dict[str, Any]:
-    """apps/<env>/<tenant>/kustomization.yaml as a dict (keys in reading order)."""
+                         env: Environment, *, restore: bool = False) -> dict[str, Any]:
+    """apps/<env>/<tenant>/kustomization.yaml as a dict (keys in reading order).
+
+    `restore`: the tenant has a reviewed `restore/` component (`mercury backup restore`),
+    which the overlay must keep listing until the operator deletes that folder.
+    """
     doc: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
                            "namespace": name, "resources": [BASE]}
-    if tenant.backup.auth == "sas":
-        doc["components"] = [SAS_COMPONENT]
+    components = [SAS_COMPONENT] if tenant.backup.auth == "sas" else []
+    if restore:
+        components.append(RESTORE_COMPONENT)
+    if components:
+        doc["components"] = components
     doc["labels"] = [{"pairs": {"mercury.io/environment": env_name, "mercury.io/tenant": name}}]
     doc["patches"] = tenant_patches(name, tenant, env)
     return doc

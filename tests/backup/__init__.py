@@ -1,0 +1,1 @@
+"""Helpers that start real PostgreSQL and Azurite servers for the backup tests."""
