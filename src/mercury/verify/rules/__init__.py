@@ -1,0 +1,68 @@
+"""The rule registry: a literal list, no import scanning (docs and --list-rules come from it).
+
+Rules live in one small module per family; schema.py and terraform.py are the engine's.
+"""
+
+from __future__ import annotations
+
+from mercury.verify.rules import schema, terraform
+from mercury.verify.rules.base import Rule
+from mercury.verify.rules.certmanager import IssuerRefRule
+from mercury.verify.rules.cnpg import (
+    BackupScheduleRule,
+    CnpgBackupConsistencyRule,
+    CnpgDeprecatedBarmanRule,
+    CnpgInstancesRule,
+)
+from mercury.verify.rules.flux import FluxDependsOnRule, HelmSourceRule, UnsubstitutedVarRule
+from mercury.verify.rules.ingress import DuplicateHostRule, IngressBackendRule, IngressClassRule
+from mercury.verify.rules.n8n import N8nEncryptionKeyRule, N8nProbesRule, N8nReplicasRule
+from mercury.verify.rules.namespaces import NamespaceMissingRule
+from mercury.verify.rules.references import ConfigMapRefRule, PvcRefRule, ServiceAccountRefRule
+from mercury.verify.rules.secrets import CsiReloaderRule, SecretDataCommittedRule, SecretRefRule
+from mercury.verify.rules.secrets_store import SpcIdentityRule, SpcTenantIdRule
+from mercury.verify.rules.security import (
+    ImageTagRule,
+    NetworkDefaultDenyRule,
+    PodSecurityRestrictedRule,
+)
+from mercury.verify.rules.services import ServiceSelectorRule, ServiceTargetPortRule
+
+CROSS_OBJECT_RULES: list[Rule] = [
+    # Flux wiring
+    FluxDependsOnRule(),
+    HelmSourceRule(),
+    UnsubstitutedVarRule(),
+    NamespaceMissingRule(),
+    # ingress and TLS
+    IngressClassRule(),
+    IngressBackendRule(),
+    DuplicateHostRule(),
+    IssuerRefRule(),
+    # secrets and Azure identities
+    SpcTenantIdRule(),
+    SpcIdentityRule(),
+    SecretRefRule(),
+    SecretDataCommittedRule(),
+    CsiReloaderRule(),
+    # workloads and services
+    ServiceSelectorRule(),
+    ServiceTargetPortRule(),
+    ConfigMapRefRule(),
+    PvcRefRule(),
+    ServiceAccountRefRule(),
+    ImageTagRule(),
+    PodSecurityRestrictedRule(),
+    NetworkDefaultDenyRule(),
+    # CloudNativePG
+    BackupScheduleRule(),
+    CnpgBackupConsistencyRule(),
+    CnpgDeprecatedBarmanRule(),
+    CnpgInstancesRule(),
+    # n8n
+    N8nEncryptionKeyRule(),
+    N8nReplicasRule(),
+    N8nProbesRule(),
+]
+
+ALL_RULES: list[Rule] = [*schema.RULES, *terraform.RULES, *CROSS_OBJECT_RULES]
