@@ -1,0 +1,22 @@
+"""`mercury build`: the objects Flux would apply, per Flux Kustomization.
+
+Modules: discover (Terraform + YAML declarations, dependency order), terraform and
+hcl_eval (offline evaluation of the flux configuration), samples (stand-in values),
+kustomize (running kustomize), substitute (Flux postBuild semantics), scan (repo YAML
+index for origins), values (--values files), repo (the orchestration).
+"""
+
+from mercury.build.discover import discover_kustomizations, order_by_dependencies
+from mercury.build.model import BuildResult, FluxKustomization, K8sObject, ObjRef, Origin
+from mercury.build.repo import build_path, build_repo
+from mercury.build.samples import sample_value
+from mercury.build.substitute import SubstitutionError, substitute
+from mercury.build.terraform import load_terraform, terraform_errors
+from mercury.build.values import load_values, normalize_values
+
+__all__ = [
+    "BuildResult", "FluxKustomization", "K8sObject", "ObjRef", "Origin", "SubstitutionError",
+    "build_path", "build_repo", "discover_kustomizations", "load_terraform", "load_values",
+    "normalize_values", "order_by_dependencies", "sample_value", "substitute",
+    "terraform_errors",
+]

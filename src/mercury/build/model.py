@@ -47,6 +47,11 @@ class FluxKustomization:
     target_namespace: str | None = None
     prune: bool = False
     origin: Origin = field(default_factory=Origin)
+    interval_seconds: int | None = None
+    # "terraform" or "yaml": where the declaration was found
+    declared_in: str = "yaml"
+    # Flux substitutes only when postBuild is set (vars from substitute and/or substituteFrom)
+    has_post_build: bool = False
 
     @property
     def ref(self) -> ObjRef:
@@ -60,6 +65,8 @@ class K8sObject:
     body: dict[str, Any]
     kustomization: str  # name of the Flux Kustomization that applies it
     origin: Origin = field(default_factory=Origin)
+    # Secret values wiped after the build ("data.KEY" / "stringData.KEY" that held a value)
+    redacted: list[str] = field(default_factory=list)
 
     @property
     def api_version(self) -> str:
@@ -110,5 +117,9 @@ class BuildResult:
 
     kustomization: FluxKustomization
     objects: list[K8sObject] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # one readable line
     seconds: float = 0.0
+    error_detail: str = ""  # the tool's full output, for --debug / reports
+    # ObjRef string -> `${VAR}` names referenced but not set (left in place as `${VAR}`)
+    unresolved: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # non-fatal: skipped files, fallbacks
