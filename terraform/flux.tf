@@ -13,7 +13,6 @@ locals {
     CSI_IDENTITY_CLIENT_ID = azurerm_kubernetes_cluster.main.key_vault_secrets_provider[0].secret_identity[0].client_id
     BACKUP_STORAGE_ACCOUNT = azurerm_storage_account.backups.name
     ACME_EMAIL             = local.env.acme_email
-    ENVIRONMENT            = var.environment
   }
 
   # BACKUP_CLIENT_ID_<TENANT>, one per tenant. A substitution variable name allows only

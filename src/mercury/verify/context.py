@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mercury.build.model import BuildResult, FluxKustomization, K8sObject, ObjRef
+from mercury.verify.schemas import SchemaStore, Validation
 
 
 @dataclass
@@ -20,6 +21,10 @@ class TerraformFacts:
     substitute_sources: dict[str, str] = field(default_factory=dict)
     # parsed HCL per file (python-hcl2 dicts), repo-relative file name -> dict
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the environment being verified: `${var.environment}` in flux.tf paths
+    environment: str | None = None
+    # what the Terraform rules computed once and share (evaluated layers, file texts)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -30,6 +35,12 @@ class VerifyContext:
     objects: list[K8sObject] = field(default_factory=list)
     _by_kind: dict[str, list[K8sObject]] = field(default_factory=lambda: defaultdict(list))
     _by_ref: dict[ObjRef, K8sObject] = field(default_factory=dict)
+    # JSON schemas (None: schema rules report nothing, e.g. in unit tests)
+    schemas: SchemaStore | None = None
+    environment: str | None = None
+    _schema_results: dict[int, Validation] = field(default_factory=dict)
+    # what rules compute once per run and share (e.g. scans of the manifest files)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for build in self.builds:
@@ -50,6 +61,16 @@ class VerifyContext:
 
     def get(self, kind: str, namespace: str, name: str) -> K8sObject | None:
         return self._by_ref.get(ObjRef(kind, namespace, name))
+
+    def schema_validation(self, obj: K8sObject) -> Validation | None:
+        """The object's schema check, computed once however many rules ask."""
+        if self.schemas is None:
+            return None
+        key = id(obj.body)
+        result = self._schema_results.get(key)
+        if result is None:
+            result = self._schema_results[key] = self.schemas.validate(obj.body)
+        return result
 
     def substitution(self, variable: str) -> str | None:
         """The value a variable had in any Kustomization's postBuild (first wins)."""

@@ -1,0 +1,111 @@
+"""`mercury plan`: the whole pipeline in one offline pass, as a fleet report.
+
+platform.yaml -> render (check mode) -> build every layer -> verify (schemas, rules,
+Terraform) -> one report: tenants with their URLs, objects per layer, problems found.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mercury.platform import Platform, load_platform
+from mercury.render import render_repo
+from mercury.verify.engine import VerifyReport, verify_repo
+from mercury.verify.findings import Severity
+
+
+@dataclass
+class LayerRow:
+    name: str
+    path: str
+    objects: int
+    seconds: float
+    error: str | None
+
+
+@dataclass
+class TenantRow:
+    name: str
+    environment: str
+    url: str
+    instances: int
+    schedule: str
+    backup_auth: str
+    objects: int
+    errors: int
+    warnings: int
+
+
+@dataclass
+class FleetPlan:
+    environment: str
+    drifted: list[str]
+    layers: list[LayerRow]
+    tenants: list[TenantRow]
+    verify: VerifyReport
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when rendered files drifted or an error-level finding exists."""
+        return 1 if self.drifted or self.verify.exit_code else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "render": {"clean": not self.drifted, "drifted": self.drifted},
+            "layers": [vars(layer) for layer in self.layers],
+            "tenants": [vars(tenant) for tenant in self.tenants],
+            "findings": [f.as_json() for f in self.verify.findings],
+            "summary": self.verify.summary.as_json(),
+            "exit_code": self.exit_code,
+        }
+
+
+def make_plan(root: Path, *, env: str | None = None, schema_location: str | None = None,
+              values: Path | None = None) -> FleetPlan:
+    """Render-check, build and verify `root`; nothing is written."""
+    platform = load_platform(root)
+    environment = env or platform.default_environment
+    if environment not in platform.environments:
+        from mercury.errors import InputError
+
+        known = ", ".join(platform.environments)
+        raise InputError(f"unknown environment {environment!r} (known: {known})")
+    drift = render_repo(root, platform, check=True)
+    report = verify_repo(root, env=environment, schema_location=schema_location, values=values)
+    layers = [
+        LayerRow(b.kustomization.name, b.kustomization.path, len(b.objects),
+                 round(b.seconds, 2), b.error)
+        for b in report.builds
+    ]
+    return FleetPlan(
+        environment=environment,
+        drifted=sorted(drift.drifted + drift.removed),
+        layers=layers,
+        tenants=_tenant_rows(platform, environment, report),
+        verify=report,
+    )
+
+
+def _tenant_rows(platform: Platform, environment: str, report: VerifyReport) -> list[TenantRow]:
+    objects = Counter(o.namespace for b in report.builds for o in b.objects)
+    errors = Counter(f.tenant for f in report.findings if f.severity is Severity.ERROR)
+    warnings = Counter(f.tenant for f in report.findings if f.severity is Severity.WARNING)
+    return [
+        TenantRow(
+            name=name,
+            environment=tenant.environment,
+            url=f"https://{tenant.host}",
+            instances=tenant.database.instances,
+            schedule=tenant.backup.schedule,
+            backup_auth=tenant.backup.auth,
+            objects=objects.get(name, 0),
+            errors=errors.get(name, 0),
+            warnings=warnings.get(name, 0),
+        )
+        for name, tenant in platform.tenants_of(environment).items()
+    ]

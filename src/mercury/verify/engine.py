@@ -1,0 +1,277 @@
+"""`verify` as a library: build every layer, then run every rule over the result.
+
+Findings are never lost: a layer that cannot be built becomes a `build-failure`, an
+unparseable Terraform file a `parse-error`, and a rule that raises an `internal-error`
+naming the rule; every other rule still runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mercury.build.model import BuildResult, K8sObject
+from mercury.errors import InputError
+from mercury.verify.context import TerraformFacts, VerifyContext
+from mercury.verify.findings import Finding, Severity
+from mercury.verify.rules.base import Rule
+from mercury.verify.schemas import SchemaStore
+
+SKIP_ANNOTATION = "mercury.io/skip"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+class BuildFailure(Rule):
+    """A Flux Kustomization whose path cannot be built: Flux would apply nothing of it."""
+
+    id = "build-failure"
+    summary = "a Flux Kustomization cannot be built (kustomize or substitution failed)"
+    hint = "run `mercury build --kustomization NAME` to see the full kustomize error"
+
+
+class InternalError(Rule):
+    """A rule of mercury raised an exception: a bug in mercury, not in the repository."""
+
+    id = "internal-error"
+    summary = "a mercury rule crashed; the other rules still ran"
+    hint = "a bug in mercury: please report it; `--skip RULE` silences the rule meanwhile"
+
+
+class ParseError(Rule):
+    """A Terraform file python-hcl2 cannot parse: the Terraform checks could not run."""
+
+    id = "parse-error"
+    summary = "a Terraform file cannot be parsed, so the Terraform checks skipped it"
+    hint = "run `terraform fmt` on the file to see the syntax error"
+
+
+ENGINE_RULES: list[Rule] = [BuildFailure(), InternalError(), ParseError()]
+
+
+def all_rules() -> list[Rule]:
+    """The registry: the engine's own rules, then ALL_RULES (schema, Terraform, cross-object)."""
+    from mercury.verify import rules
+
+    found: list[Rule] | None = getattr(rules, "ALL_RULES", None)
+    if found is None:  # the cross-object registry is not there yet: ours only
+        from mercury.verify.rules import schema, terraform
+
+        found = schema.RULES + terraform.RULES
+    return ENGINE_RULES + [r for r in found if r.id not in {e.id for e in ENGINE_RULES}]
+
+
+@dataclass
+class Summary:
+    """Counts for the report's last line and the JSON `summary`."""
+
+    errors: int = 0
+    warnings: int = 0
+    infos: int = 0
+    suppressed: int = 0
+    objects: int = 0
+    kustomizations: int = 0
+    rules: int = 0
+    seconds: float = 0.0
+    environment: str | None = None
+    root: str = ""
+    schema_location: str = ""
+    kubernetes_version: str = ""
+    nothing_to_check: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "info": self.infos,
+            "suppressed": self.suppressed,
+            "objects": self.objects,
+            "kustomizations": self.kustomizations,
+            "rules": self.rules,
+            "seconds": round(self.seconds, 3),
+            "environment": self.environment,
+            "schema_location": self.schema_location,
+            "kubernetes_version": self.kubernetes_version,
+            "exit_code": self.exit_code,
+        }
+
+
+@dataclass
+class VerifyReport:
+    findings: list[Finding] = field(default_factory=list)
+    summary: Summary = field(default_factory=Summary)
+    builds: list[BuildResult] = field(default_factory=list)  # what was checked, per layer
+
+    @property
+    def exit_code(self) -> int:
+        return self.summary.exit_code
+
+
+def verify_repo(
+    root: Path,
+    *,
+    env: str | None = None,
+    schema_location: str | None = None,
+    values: Path | None = None,
+    skip: Sequence[str] = (),
+    rules: list[Rule] | None = None,
+) -> VerifyReport:
+    """Build, load Terraform, and run every rule (minus `skip`) over a repository."""
+    started = time.perf_counter()
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise InputError(f"{root}: not a directory")
+    registry = all_rules() if rules is None else ENGINE_RULES + rules
+    check_skip_ids(skip, registry)
+    env, k8s_version = _environment(root, env)
+    builds = _builds(root, env, values)
+    if not builds:
+        summary = Summary(root=str(root), environment=env, nothing_to_check=True,
+                          seconds=time.perf_counter() - started)
+        return VerifyReport([], summary)
+    terraform, findings = _terraform(root, env)
+    store = SchemaStore(schema_location, k8s_version=k8s_version)
+    ctx = VerifyContext(root, builds, terraform=terraform, schemas=store, environment=env)
+    findings += build_failures(builds)
+    checked, suppressed = run_rules(ctx, [r for r in registry if r not in ENGINE_RULES], skip)
+    findings = [f for f in findings if _base_id(f.rule) not in skip] + checked
+    findings.sort(key=Finding.sort_key)
+    summary = summarize(findings, ctx, rules=len(registry) - len(set(skip)),
+                        suppressed=suppressed, seconds=time.perf_counter() - started)
+    summary.root, summary.environment = str(root), env
+    summary.schema_location, summary.kubernetes_version = store.location, store.k8s_version
+    return VerifyReport(findings, summary, builds)
+
+
+def check_skip_ids(skip: Iterable[str], registry: list[Rule]) -> None:
+    """A mistyped `--skip` would silently check everything: refuse it instead."""
+    known = {r.id for r in registry}
+    unknown = sorted({_base_id(s) for s in skip} - known)
+    if unknown:
+        raise InputError(f"unknown rule id(s) for --skip: {', '.join(unknown)} "
+                         "(see `mercury verify --list-rules`)")
+
+
+def run_rules(ctx: VerifyContext, rules: list[Rule],
+              skip: Sequence[str] = ()) -> tuple[list[Finding], int]:
+    """Every rule's `check_object` on every object, then every `check_all`.
+
+    Returns the findings and how many were suppressed by `mercury.io/skip` annotations.
+    """
+    skipped = {_base_id(s) for s in skip}
+    active = [r for r in rules if r.id not in skipped]
+    per_object = [r for r in active if type(r).check_object is not Rule.check_object]
+    out: list[Finding] = []
+    annotated: dict[str, set[str]] = {}
+    for obj in ctx.objects:
+        obj_skip = _annotation_skips(obj)
+        if obj_skip:
+            annotated.setdefault(str(obj.ref), set()).update(obj_skip)
+        for rule in per_object:
+            if rule.id not in obj_skip:
+                _collect(rule, rule.check_object, (obj, ctx), obj, out)
+    for rule in active:
+        if type(rule).check_all is not Rule.check_all:
+            _collect(rule, rule.check_all, (ctx,), None, out)
+    kept = [f for f in out if _base_id(f.rule) not in skipped
+            and _base_id(f.rule) not in annotated.get(f.object, ())]
+    return kept, len(out) - len(kept)
+
+
+def build_failures(builds: list[BuildResult]) -> list[Finding]:
+    rule = ENGINE_RULES[0]
+    out = []
+    for build in builds:
+        if build.error is None:
+            continue
+        ks = build.kustomization
+        out.append(Finding(
+            rule=rule.id, severity=rule.severity, object=str(ks.ref),
+            message=f"Flux Kustomization {ks.name} (path ./{ks.path}) cannot be built: "
+                    f"{build.error.strip()}",
+            hint=rule.hint, file=ks.origin.file, line=ks.origin.line, kustomization=ks.name,
+        ))
+    return out
+
+
+def summarize(findings: list[Finding], ctx: VerifyContext, *, rules: int, suppressed: int,
+              seconds: float) -> Summary:
+    by = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
+    return Summary(errors=by[Severity.ERROR], warnings=by[Severity.WARNING],
+                   infos=by[Severity.INFO], suppressed=suppressed, objects=len(ctx.objects),
+                   kustomizations=len(ctx.builds), rules=rules, seconds=seconds)
+
+
+def _collect(rule: Rule, hook: Callable[..., Iterable[Finding]], args: tuple[Any, ...],
+             obj: K8sObject | None, out: list[Finding]) -> None:
+    """Run one hook; keep what it yielded before an exception, and report the exception."""
+    try:
+        for finding in hook(*args):
+            out.append(finding)
+    except Exception as exc:
+        crash = ENGINE_RULES[1]
+        out.append(Finding(
+            rule=crash.id, severity=crash.severity, object=str(obj.ref) if obj else "",
+            message=f"rule {rule.id} crashed: {type(exc).__name__}: {exc}",
+            hint=crash.hint.replace("RULE", rule.id),
+            file=obj.origin.file if obj else None, line=obj.origin.line if obj else None,
+            kustomization=obj.kustomization if obj else None,
+            tenant=(obj.namespace or None) if obj else None,
+        ))
+
+
+def _annotation_skips(obj: K8sObject) -> set[str]:
+    value = obj.annotations.get(SKIP_ANNOTATION) if obj.metadata else None
+    if not value:
+        return set()
+    return {_base_id(part.strip()) for part in str(value).split(",") if part.strip()}
+
+
+def _base_id(rule_id: str) -> str:
+    return rule_id.split("[", 1)[0]
+
+
+def _environment(root: Path, env: str | None) -> tuple[str | None, str | None]:
+    """The environment to verify and its Kubernetes version, from platform.yaml if any."""
+    from mercury.platform import PLATFORM_FILE, load_platform
+
+    if not (root / PLATFORM_FILE).is_file():
+        return env, None
+    platform = load_platform(root)
+    env = env or platform.default_environment
+    if env not in platform.environments:
+        known = ", ".join(platform.environments)
+        raise InputError(f"unknown environment {env!r} (platform.yaml has: {known})")
+    return env, platform.environments[env].cluster.kubernetes_version
+
+
+def _builds(root: Path, env: str | None, values: Path | None) -> list[BuildResult]:
+    """Every Flux Kustomization; a plain kustomize directory is one pseudo-Kustomization."""
+    from mercury.build import build_path, build_repo, load_values
+
+    given = load_values(values) if values is not None else None
+    builds = build_repo(root, env=env, values=given)
+    if not builds and any((root / n).is_file() for n in KUSTOMIZATION_FILES):
+        builds = [build_path(root, values=given, root=root)]
+    return builds
+
+
+def _terraform(root: Path, env: str | None) -> tuple[TerraformFacts | None, list[Finding]]:
+    """Parsed Terraform (None when the repository has none) and its unparseable files."""
+    from mercury.build import load_terraform, terraform_errors
+
+    files = load_terraform(root)
+    errors = terraform_errors(root)
+    if not files and not errors:
+        return None, []
+    rule = ENGINE_RULES[2]
+    findings = [Finding(rule=rule.id, severity=rule.severity, object="", file=file,
+                        message=f"{file}: {message}", hint=rule.hint)
+                for file, message in sorted(errors.items())]
+    return TerraformFacts(root=root, files=files, environment=env), findings

@@ -1,0 +1,482 @@
+"""Terraform checks: what terraform/ hands to Flux must match the repository.
+
+Terraform declares the Flux Kustomizations (`azurerm_kubernetes_flux_configuration`)
+and the values the manifests receive (`post_build.substitute`). A path that does not
+exist, a dependsOn on no Kustomization, or a `${VAR}` nobody provides all pass
+`terraform validate` and only fail in the cluster (Flux substitutes a missing
+variable with an empty string). Expressions are evaluated offline with
+`mercury.build.hcl_eval`; whatever it cannot evaluate is left unchecked, not guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from mercury.build.hcl_eval import HclEvalError, Scope, Unknown, evaluate_hcl2
+from mercury.verify.context import TerraformFacts, VerifyContext
+from mercury.verify.findings import Finding, Severity
+from mercury.verify.rules.base import Rule
+
+FLUX_CONFIG = "azurerm_kubernetes_flux_configuration"
+# Flux's envsubst: ${VAR}, ${VAR:=default}, ${VAR:-default}, ${VAR=d}, ${VAR-d}; $${ escapes
+VAR_USE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-=][^}]*)?\}")
+SUBSTITUTE_OFF = re.compile(r"kustomize\.toolkit\.fluxcd\.io/substitute:\s*['\"]?disabled")
+VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster
+TENANT_ID_SOURCE = re.compile(r"^data\.azurerm_client_config\.[A-Za-z0-9_-]+\.tenant_id$")
+
+
+@dataclass
+class FluxLayer:
+    """One Flux Kustomization as Terraform declares it, evaluated for the environment."""
+
+    name: str
+    path: str | None  # repo-relative, without "./"; None when it cannot be evaluated
+    raw_path: str
+    depends_on: list[str]
+    provided: dict[str, str] | None  # variable -> expression text; None: unknown
+    file: str
+    line: int | None
+    siblings: list[str] = field(default_factory=list)  # names in the same configuration
+
+    @property
+    def object(self) -> str:
+        return f"Kustomization/flux-system/{self.name}"
+
+
+@dataclass(frozen=True)
+class VarUse:
+    file: str
+    line: int
+    has_default: bool
+
+
+def flux_layers(facts: TerraformFacts) -> list[FluxLayer]:
+    """Every `kustomizations` block of every Flux configuration in terraform/."""
+    cached = facts.cache.get("flux_layers")
+    if cached is None:
+        cached = facts.cache["flux_layers"] = list(_flux_layers(facts))
+    return list(cached)
+
+
+def _flux_layers(facts: TerraformFacts) -> Iterator[FluxLayer]:
+    scope = _scope(facts)
+    for file, doc in sorted(facts.files.items()):
+        for block in doc.get("resource") or []:
+            for config in (block.get(FLUX_CONFIG) or {}).values():
+                blocks = [k for k in config.get("kustomizations") or [] if isinstance(k, dict)]
+                names = [str(k.get("name", "")) for k in blocks]
+                for ks in blocks:
+                    name = str(ks.get("name", ""))
+                    raw_path = str(ks.get("path", ""))
+                    path = _evaluate_str(raw_path, scope)
+                    yield FluxLayer(
+                        name=name,
+                        path=path.removeprefix("./").strip("/") or "." if path else None,
+                        raw_path=raw_path,
+                        depends_on=[str(d) for d in ks.get("depends_on") or []],
+                        provided=_substitute(ks, scope),
+                        file=file,
+                        line=_line_of(facts, file, rf'name\s*=\s*"{re.escape(name)}"'),
+                        siblings=names,
+                    )
+
+
+def _scope(facts: TerraformFacts) -> Scope:
+    variables: dict[str, Any] = {}
+    locals_src: dict[str, Any] = {}
+    for doc in facts.files.values():
+        for block in doc.get("locals") or []:
+            locals_src.update(block)
+        for block in doc.get("variable") or []:
+            for name, spec in block.items():
+                if isinstance(spec, dict) and "default" in spec:
+                    variables[name] = spec["default"]
+    if facts.environment:
+        variables["environment"] = facts.environment
+    return Scope(variables, locals_src, facts.root / "terraform")
+
+
+def _evaluate_str(value: str, scope: Scope) -> str | None:
+    try:
+        result = evaluate_hcl2(value, scope)
+    except HclEvalError:
+        return None
+    return result if isinstance(result, str) else None
+
+
+def _substitute(ks: dict[str, Any], scope: Scope) -> dict[str, str] | None:
+    """post_build.substitute as variable -> expression; None if not knowable offline."""
+    post = ks.get("post_build") or []
+    post = post[0] if isinstance(post, list) and post else post
+    if not isinstance(post, dict):
+        return {}
+    if post.get("substitute_from"):
+        return None  # values from a ConfigMap/Secret in the cluster
+    raw = post.get("substitute")
+    if raw is None:
+        return {}
+    try:
+        value = evaluate_hcl2(raw, scope)
+    except HclEvalError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    sources = getattr(value, "sources", {})
+    provided: dict[str, str] = {}
+    for key, item in value.items():
+        expr = sources.get(key) or (item.expr if isinstance(item, Unknown) else repr(item))
+        name = key.expr if isinstance(key, Unknown) else str(key)
+        if not VAR_NAME.fullmatch(name):  # computed per tenant: keep the literal prefix
+            prefix = re.match(r"""^(?:Unknown\(expr=)?['"]?([A-Za-z0-9_]*)\$\{""", name)
+            if not prefix or not prefix.group(1):
+                return None
+            name = prefix.group(1) + "*"
+        provided[name] = expr
+    return provided
+
+
+def _is_provided(var: str, provided: dict[str, str]) -> bool:
+    return var in provided or any(k.endswith("*") and var.startswith(k[:-1]) for k in provided)
+
+
+def _line_of(facts: TerraformFacts, file: str, pattern: str) -> int | None:
+    """1-based line of the first match of `pattern` in a Terraform file (for reports)."""
+    lines = facts.cache.setdefault("lines", {})
+    if file not in lines:
+        try:
+            lines[file] = (facts.root / file).read_text(encoding="utf-8")
+        except OSError:
+            lines[file] = ""
+    match = re.search(pattern, lines[file])
+    return lines[file].count("\n", 0, match.start()) + 1 if match else None
+
+
+# ------------------------------------------------------------------ manifest variables
+
+
+def variables_used(root: Path, path: str, cache: dict[str, Any]) -> dict[str, VarUse]:
+    """`${VAR}` uses in the files kustomize reads for `path` (first use per variable)."""
+    uses: dict[str, VarUse] = {}
+    for file in _kustomize_files(root, root / path, cache.setdefault("walk", {}), set()):
+        for var, use in _file_vars(root, file, cache.setdefault("vars", {})).items():
+            if var not in uses or (uses[var].has_default and not use.has_default):
+                uses[var] = use
+    return uses
+
+
+def _kustomize_files(root: Path, directory: Path, memo: dict[Path, list[Path]],
+                     seen: set[Path]) -> list[Path]:
+    """The files one kustomize directory reads: resources, patches, generators, recursively.
+
+    A directory without a kustomization file is what Flux generates one for: every YAML
+    file under it.
+    """
+    directory = directory.resolve()
+    if directory in memo:
+        return memo[directory]
+    if directory in seen or not directory.is_dir():
+        return []
+    seen.add(directory)
+    kfile = next((directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()), None)
+    if kfile is None:
+        files = sorted(p for p in directory.rglob("*") if p.suffix in {".yaml", ".yml"})
+        memo[directory] = files
+        return files
+    try:
+        spec = yaml.load(kfile.read_text(encoding="utf-8"), Loader=_LOADER) or {}
+    except (OSError, yaml.YAMLError):
+        spec = {}
+    refs: list[str] = []
+    for key in ("resources", "bases", "components", "patchesStrategicMerge", "crds"):
+        refs += [r for r in spec.get(key) or [] if isinstance(r, str) and "\n" not in r]
+    for key in ("patches", "patchesJson6902", "replacements"):
+        refs += [p["path"] for p in spec.get(key) or [] if isinstance(p, dict) and "path" in p]
+    for key in ("configMapGenerator", "secretGenerator"):
+        for gen in spec.get(key) or []:
+            if isinstance(gen, dict):
+                refs += [f.split("=", 1)[-1] for f in gen.get("files") or []]
+                refs += list(gen.get("envs") or []) + ([gen["env"]] if gen.get("env") else [])
+    files = [kfile]
+    for ref in refs:
+        if "://" in ref or ref.startswith("git@"):
+            continue  # remote bases are not in the repository
+        target = (directory / ref).resolve()
+        if target.is_dir():
+            files += _kustomize_files(root, target, memo, seen)
+        elif target.is_file():
+            files.append(target)
+    memo[directory] = files
+    return files
+
+
+def _file_vars(root: Path, file: Path, memo: dict[Path, dict[str, VarUse]]) -> dict[str, VarUse]:
+    if file in memo:
+        return memo[file]
+    found: dict[str, VarUse] = {}
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    try:
+        rel = str(file.relative_to(root.resolve()))
+    except ValueError:
+        rel = str(file)
+    line_no = 0
+    for doc in re.split(r"(?m)^---[ \t]*$", text):
+        if SUBSTITUTE_OFF.search(doc):  # Flux leaves these objects alone
+            line_no += doc.count("\n")
+            continue
+        for offset, line in enumerate(doc.split("\n")):
+            if "${" not in line or line.lstrip().startswith("#"):
+                continue
+            for match in VAR_USE.finditer(line):
+                use = VarUse(rel, line_no + offset + 1, bool(match.group(2)))
+                if match.group(1) not in found or (found[match.group(1)].has_default
+                                                   and not use.has_default):
+                    found[match.group(1)] = use
+        line_no += doc.count("\n")
+    memo[file] = found
+    return found
+
+
+# ------------------------------------------------------------------ rules
+
+
+def _layers_with_manifests(ctx: VerifyContext) -> list[FluxLayer]:
+    """Terraform's layers, plus Flux Kustomizations declared as YAML in the repository."""
+    layers = flux_layers(ctx.terraform) if ctx.terraform else []
+    paths = {layer.path for layer in layers}
+    for ks in ctx.kustomizations:
+        if ks.declared_in == "terraform" or not ks.origin.file or ks.path in paths:
+            continue  # Terraform's own, or a plain kustomize directory (no Flux at all)
+        provided = None if ks.substitute_from else {
+            k: ks.substitute_source.get(k, repr(v)) for k, v in ks.substitute.items()}
+        layers.append(FluxLayer(ks.name, ks.path, ks.path, list(ks.depends_on), provided,
+                                ks.origin.file, ks.origin.line))
+    return layers
+
+
+def _uses(ctx: VerifyContext, layer: FluxLayer) -> dict[str, VarUse]:
+    cache = ctx.cache.setdefault("terraform", {})
+    per_layer = cache.setdefault("uses", {})
+    if layer.path not in per_layer:
+        per_layer[layer.path] = variables_used(ctx.root, layer.path or ".", cache)
+    uses: dict[str, VarUse] = per_layer[layer.path]
+    return uses
+
+
+class _TerraformRule(Rule):
+    tags: ClassVar[tuple[str, ...]] = ("terraform", "flux")
+
+    def at(self, layer: FluxLayer, message: str, **kw: Any) -> Finding:
+        return Finding(rule=self.id + (f"[{kw['sub']}]" if kw.get("sub") else ""),
+                       severity=kw.get("severity") or self.severity, object=layer.object,
+                       message=message, hint=kw.get("hint") or self.hint,
+                       file=kw.get("file") or layer.file, line=kw.get("line") or layer.line,
+                       kustomization=layer.name)
+
+
+class FluxPathMissing(_TerraformRule):
+    """A Flux Kustomization whose path is not a directory of the repository: Flux reports
+    "kustomization path not found" and applies nothing of that layer.
+
+    Bad: `path = "./apps/${var.environment}"` with no apps/prod/ for environment prod.
+    Good: run `mercury render` so apps/<env>/ exists, or fix the path.
+    """
+
+    id = "flux-path-missing"
+    summary = "a Flux Kustomization in Terraform points at a path that does not exist"
+    hint = "create the directory (mercury render) or fix `path` in the flux configuration"
+
+    def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        if ctx.terraform is None:
+            return
+        for layer in flux_layers(ctx.terraform):
+            if layer.path is None or "${" in layer.path:
+                continue  # not evaluable offline: do not guess
+            if not (ctx.root / layer.path).is_dir():
+                env = f" for environment {ctx.terraform.environment}" \
+                    if ctx.terraform.environment else ""
+                yield self.at(layer, f"Flux Kustomization {layer.name} ({layer.file}) has "
+                                     f"path {layer.raw_path!r} = ./{layer.path}{env}, which "
+                                     "is not a directory of the repository")
+
+
+class FluxDependsOnMissing(_TerraformRule):
+    """`depends_on` naming a Kustomization the configuration does not declare: Flux waits
+    for it forever and the layer is never applied.
+
+    Bad: `depends_on = ["infra-config"]`.  Good: `depends_on = ["infra-configs"]`.
+    """
+
+    id = "flux-depends-on-missing"
+    summary = "a Flux Kustomization depends on a Kustomization that is not declared"
+    hint = "use the `name` of a kustomizations block of the same flux configuration"
+
+    def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        if ctx.terraform is None:
+            return
+        for layer in flux_layers(ctx.terraform):
+            for dep in layer.depends_on:
+                if dep not in layer.siblings:
+                    known = ", ".join(n for n in layer.siblings if n != layer.name) or "none"
+                    yield self.at(layer, f"Flux Kustomization {layer.name} ({layer.file}) "
+                                         f"depends on {dep!r}, which its configuration does "
+                                         f"not declare (declared: {known})")
+
+
+class SubstitutionMissing(_TerraformRule):
+    """A `${VAR}` in the manifests of a Kustomization that its post_build.substitute does
+    not provide and that has no default: Flux replaces it with an empty string.
+
+    Bad: `tenantId: ${AZURE_TENANT_ID}` with no AZURE_TENANT_ID in `substitute`.
+    Good: add it to `local.flux_substitutions`, or write `${AZURE_TENANT_ID:=...}`.
+    """
+
+    id = "substitution-missing"
+    summary = "a ${VAR} used by the manifests is not provided by the Kustomization's postBuild"
+    hint = "add the variable to post_build.substitute (terraform/flux.tf) or give it a default"
+
+    def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        for layer in _layers_with_manifests(ctx):
+            if layer.provided is None or layer.path is None:
+                continue
+            for var, use in sorted(_uses(ctx, layer).items()):
+                if not _is_provided(var, layer.provided) and not use.has_default:
+                    yield self.at(layer, f"{use.file}:{use.line} uses ${{{var}}}, which Flux "
+                                         f"Kustomization {layer.name} ({layer.file}) does not "
+                                         "provide in post_build.substitute (no default): "
+                                         "Flux would substitute an empty string",
+                                  file=use.file, line=use.line)
+
+
+class SubstitutionUnused(_TerraformRule):
+    """A variable provided to Kustomizations whose manifests never use it (dead wiring).
+
+    Bad: `OLD_NAME = ...` left in substitute after a rename.  Good: remove it.
+    """
+
+    id = "substitution-unused"
+    summary = "a post_build.substitute variable is used by none of the manifests it is given to"
+    severity = Severity.INFO
+    hint = "remove the variable from post_build.substitute, or use it"
+
+    def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        given: dict[str, list[FluxLayer]] = {}
+        used: set[str] = set()
+        for layer in _layers_with_manifests(ctx):
+            if layer.provided is None or layer.path is None:
+                continue
+            used |= set(_uses(ctx, layer))
+            for var in layer.provided:
+                if not var.endswith("*"):  # computed names (one per tenant) are not listed
+                    given.setdefault(var, []).append(layer)
+        for var, layers in sorted(given.items()):
+            if var not in used:
+                names = ", ".join(layer.name for layer in layers)
+                yield self.at(layers[0], f"${{{var}}} is provided to Flux Kustomization(s) "
+                                         f"{names} ({layers[0].file}) but no manifest of "
+                                         "theirs uses it")
+
+
+class KeyVaultRbac(_TerraformRule):
+    """A Key Vault on access policies instead of Azure RBAC: the CSI identity's access is
+    then granted outside the role assignments Terraform manages.
+
+    Bad: no `rbac_authorization_enabled`.  Good: `rbac_authorization_enabled = true`
+    (azurerm >= 4.x; `enable_rbac_authorization` is the deprecated name).
+    """
+
+    id = "keyvault-rbac"
+    summary = "an azurerm_key_vault does not use RBAC authorization"
+    hint = "set `rbac_authorization_enabled = true` and grant access with role assignments"
+    tags = ("terraform", "keyvault", "security")
+
+    def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        if ctx.terraform is None:
+            return
+        for file, doc in sorted(ctx.terraform.files.items()):
+            for block in doc.get("resource") or []:
+                for name, vault in (block.get("azurerm_key_vault") or {}).items():
+                    values = [vault.get(k) for k in ("rbac_authorization_enabled",
+                                                     "enable_rbac_authorization") if k in vault]
+                    if any(v is True or str(v).lower() == "true" or "${" in str(v)
+                           for v in values):
+                        continue  # true, or an expression we cannot evaluate offline
+                    state = "false" if values else "not set"
+                    yield Finding(
+                        rule=self.id, severity=self.severity,
+                        object=f"azurerm_key_vault.{name}",
+                        message=f"azurerm_key_vault.{name} ({file}) has RBAC authorization "
+                                f"{state}: the secrets the manifests read are then governed "
+                                "by access policies",
+                        hint=self.hint, file=file,
+                        line=_line_of(ctx.terraform, file,
+                                      rf'resource\s+"azurerm_key_vault"\s+"{re.escape(name)}"'))
+
+
+class TenantIdSource(_TerraformRule):
+    """The Azure tenant ID must come from `data.azurerm_client_config.*.tenant_id`; the
+    seed copied the subscription ID into `tenantId`, and the CSI driver then fails with
+    an opaque AADSTS error.
+
+    Bad: `AZURE_TENANT_ID = data.azurerm_client_config.current.subscription_id`.
+    Good: `AZURE_TENANT_ID = data.azurerm_client_config.current.tenant_id`.
+    """
+
+    id = "tenant-id-source"
+    summary = "a tenant ID is taken from a subscription ID (or not from azurerm_client_config)"
+    hint = "use data.azurerm_client_config.current.tenant_id"
+    tags = ("terraform", "azure")
+
+    def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        if ctx.terraform is None:
+            return
+        for layer in flux_layers(ctx.terraform):
+            for var, expr in sorted((layer.provided or {}).items()):
+                if "TENANT_ID" not in var.upper():
+                    continue
+                if "subscription_id" in expr:
+                    yield self.at(layer, f"post_build.substitute {var} of Flux Kustomization "
+                                         f"{layer.name} ({layer.file}) is {expr}: a "
+                                         "subscription ID, not the tenant ID")
+                elif not TENANT_ID_SOURCE.match(expr.strip()):
+                    yield self.at(layer, f"post_build.substitute {var} of Flux Kustomization "
+                                         f"{layer.name} ({layer.file}) is {expr}, not "
+                                         "data.azurerm_client_config.<name>.tenant_id",
+                                  sub="source", severity=Severity.WARNING)
+        for file, doc in sorted(ctx.terraform.files.items()):
+            for where, value in _attributes(doc, "tenant_id"):
+                if "subscription_id" in str(value):
+                    yield Finding(
+                        rule=self.id, severity=self.severity, object=where,
+                        message=f"{where} ({file}) sets tenant_id = {value}: a subscription "
+                                "ID, not the tenant ID",
+                        hint=self.hint, file=file,
+                        line=_line_of(ctx.terraform, file, r"tenant_id\s*=.*subscription_id"))
+
+
+def _attributes(node: Any, name: str, where: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted location, value) of every attribute `name` anywhere in a parsed HCL tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}.{key}" if where and where != "resource" else str(key)
+            if key == name and not isinstance(value, (dict, list)):
+                yield here, value
+            else:
+                yield from _attributes(value, name, here)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _attributes(item, name, where)
+
+
+RULES: list[Rule] = [FluxPathMissing(), FluxDependsOnMissing(), SubstitutionMissing(),
+                     SubstitutionUnused(), KeyVaultRbac(), TenantIdSource()]
