@@ -10,7 +10,6 @@ import pytest
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding
 from mercury.verify.rules.terraform import (
-    FluxDependsOnMissing,
     FluxPathMissing,
     KeyVaultRbac,
     SubstitutionMissing,
@@ -97,13 +96,6 @@ def test_flux_path_missing(tmp_path: Path) -> None:
                                             "Kustomization/flux-system/apps"]
     assert "./apps/prod" in findings[1].message and "prod" in findings[1].message
     assert findings[1].file == "terraform/flux.tf" and findings[1].line is not None
-
-
-def test_flux_depends_on_missing(tmp_path: Path) -> None:
-    assert _run(FluxDependsOnMissing(), _repo(tmp_path / "ok")) == []
-    (finding,) = _run(FluxDependsOnMissing(), _repo(tmp_path / "bad", dep="infra-configs"))
-    assert "'infra-configs'" in finding.message and "apps" in finding.message
-    assert "declared: infra" in finding.message
 
 
 def test_substitution_missing(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,7 +44,6 @@ class FluxLayer:
     provided: dict[str, str] | None  # variable -> expression text; None: unknown
     file: str
     line: int | None
-    siblings: list[str] = field(default_factory=list)  # names in the same configuration
 
     @property
     def object(self) -> str:
@@ -72,7 +71,6 @@ def _flux_layers(facts: TerraformFacts) -> Iterator[FluxLayer]:
         for block in doc.get("resource") or []:
             for config in (block.get(FLUX_CONFIG) or {}).values():
                 blocks = [k for k in config.get("kustomizations") or [] if isinstance(k, dict)]
-                names = [str(k.get("name", "")) for k in blocks]
                 for ks in blocks:
                     name = str(ks.get("name", ""))
                     raw_path = str(ks.get("path", ""))
@@ -85,7 +83,6 @@ def _flux_layers(facts: TerraformFacts) -> Iterator[FluxLayer]:
                         provided=_substitute(ks, scope),
                         file=file,
                         line=_line_of(facts, file, rf'name\s*=\s*"{re.escape(name)}"'),
-                        siblings=names,
                     )
 
 
@@ -310,29 +307,6 @@ class FluxPathMissing(_TerraformRule):
                                      "is not a directory of the repository")
 
 
-class FluxDependsOnMissing(_TerraformRule):
-    """`depends_on` naming a Kustomization the configuration does not declare: Flux waits
-    for it forever and the layer is never applied.
-
-    Bad: `depends_on = ["infra-config"]`.  Good: `depends_on = ["infra-configs"]`.
-    """
-
-    id = "flux-depends-on-missing"
-    summary = "a Flux Kustomization depends on a Kustomization that is not declared"
-    hint = "use the `name` of a kustomizations block of the same flux configuration"
-
-    def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
-        if ctx.terraform is None:
-            return
-        for layer in flux_layers(ctx.terraform):
-            for dep in layer.depends_on:
-                if dep not in layer.siblings:
-                    known = ", ".join(n for n in layer.siblings if n != layer.name) or "none"
-                    yield self.at(layer, f"Flux Kustomization {layer.name} ({layer.file}) "
-                                         f"depends on {dep!r}, which its configuration does "
-                                         f"not declare (declared: {known})")
-
-
 class SubstitutionMissing(_TerraformRule):
     """A `${VAR}` in the manifests of a Kustomization that its post_build.substitute does
     not provide and that has no default: Flux replaces it with an empty string.
@@ -478,5 +452,5 @@ def _attributes(node: Any, name: str, where: str = "") -> Iterator[tuple[str, An
             yield from _attributes(item, name, where)
 
 
-RULES: list[Rule] = [FluxPathMissing(), FluxDependsOnMissing(), SubstitutionMissing(),
+RULES: list[Rule] = [FluxPathMissing(), SubstitutionMissing(),
                      SubstitutionUnused(), KeyVaultRbac(), TenantIdSource()]
