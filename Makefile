@@ -30,6 +30,7 @@ plan: setup
 
 test: setup .tools/azurite/node_modules/.bin/azurite-blob
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy src
 	$(VENV)/bin/pytest -q
 
 lint: setup

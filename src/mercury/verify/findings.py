@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -38,7 +39,7 @@ class Finding:
     def sort_key(self) -> tuple[str, int, str, str]:
         return (self.file or "", self.line or 0, self.rule, self.object)
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "severity": self.severity.value,
