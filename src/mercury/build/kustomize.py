@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from mercury.build.cache import BuildCache, cache_dir
 from mercury.exec import Command, resolve_tool
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -88,11 +89,12 @@ def _aggregated_dirs(path: Path) -> list[Path] | None:
     return dirs
 
 
-def _run_wrapper(where: Path, resources: list[Path], timeout: float) -> str:
+def _run_wrapper(where: Path, written: list[str], timeout: float) -> str:
+    """Run kustomize on a wrapper listing `written` (paths relative to `where`)."""
     wrapper = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [os.path.relpath(r, where) for r in resources],
+        "resources": written,
         "buildMetadata": ["originAnnotations"],
     }
     where.mkdir(parents=True, exist_ok=True)
@@ -102,12 +104,45 @@ def _run_wrapper(where: Path, resources: list[Path], timeout: float) -> str:
     return Command(argv, timeout=timeout).run().stdout
 
 
+def _build_groups(tmp: Path, groups: list[list[Path]], timeout: float) -> list[str]:
+    """One stream per group of resources, each from the cache or a wrapper `tmp/wNNNN`.
+
+    Keys are computed up front in this thread (the hasher memoizes the shared base
+    directories); only the misses run kustomize, 2-4 at a time.
+    """
+    directory = cache_dir()
+    store = BuildCache(directory, resolve_tool("kubectl")) if directory else None
+    jobs = []
+    for n, group in enumerate(groups):
+        where = tmp / f"w{n:04d}"
+        written = [os.path.relpath(r, where) for r in group]
+        jobs.append((where, written, store.key(written, group) if store else None))
+
+    def run(job: tuple[Path, list[str], str | None]) -> str:
+        where, written, key = job
+        if store is not None and key is not None:
+            cached = store.get(key)
+            if cached is not None:
+                return cached
+        stream = _run_wrapper(where, written, timeout)
+        if store is not None and key is not None:
+            store.put(key, stream)
+        return stream
+
+    if len(jobs) == 1:
+        return [run(jobs[0])]
+    workers = max(1, min(4, os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, jobs))
+
+
 def kustomize_build(path: Path, *, timeout: float = 300) -> tuple[str, str]:
     """(YAML stream, directory its origin paths are relative to) for `path`.
 
     kustomize runs on a throw-away wrapper kustomization (`resources: [path]`,
     `buildMetadata: [originAnnotations]`) so every object says which file it came from;
-    like Flux, with LoadRestrictionsNone. Raises ToolError when kustomize fails.
+    like Flux, with LoadRestrictionsNone. Outputs are cached by content (build.cache).
+    Raises ToolError when kustomize fails.
     """
     fanned = _aggregated_dirs(path)
     resources = [path] if has_kustomization(path) else _generated_resources(path)
@@ -117,13 +152,9 @@ def kustomize_build(path: Path, *, timeout: float = 300) -> tuple[str, str]:
         # wrappers sit at the same depth, so one base resolves every origin path
         base = Path(tmp) / "w0000"
         if fanned is None:
-            return _run_wrapper(base, resources, timeout), str(base)
+            return _build_groups(Path(tmp), [resources], timeout)[0], str(base)
         chunks = [fanned[i:i + FANOUT_CHUNK] for i in range(0, len(fanned), FANOUT_CHUNK)]
-        workers = max(1, min(4, os.cpu_count() or 2))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            streams = list(pool.map(
-                lambda n: _run_wrapper(Path(tmp) / f"w{n:04d}", chunks[n], timeout),
-                range(len(chunks))))
+        streams = _build_groups(Path(tmp), chunks, timeout)
         return "---\n".join(s for s in streams if s.strip()), str(base)
 
 

@@ -12,10 +12,10 @@ import traceback
 from collections.abc import Sequence
 
 from mercury import __version__
-from mercury.cli import backup, build, plan, render, tenant, verify
+from mercury.cli import backup, build, doctor, plan, render, status, tenant, verify
 from mercury.errors import MercuryError
 
-COMMANDS = (plan, tenant, render, build, verify, backup)
+COMMANDS = (plan, tenant, render, build, verify, status, doctor, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,14 @@ class Kube:
         items = self.get(resource, namespace).get("items")
         return items if isinstance(items, list) else []
 
+    def get_all(self, resource: str, *, namespace: str | None = None,
+                selector: str | None = None) -> list[dict[str, Any]]:
+        """Items of `resource` in one namespace, or across all (or cluster-scoped)."""
+        args = ["get", resource, *(["-n", namespace] if namespace else ["-A"]),
+                *(["-l", selector] if selector else []), "-o", "json"]
+        items = self._run(args).get("items")
+        return items if isinstance(items, list) else []
+
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         return self._run(["create", "-f", "-", "-o", "json"], stdin=json.dumps(obj))
 
