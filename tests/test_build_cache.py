@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,15 @@ def test_remote_reference_is_uncacheable(tree: Path, cache_dir: Path) -> None:
     store = BuildCache(cache_dir, resolve_tool("kubectl"))
     assert store.key(["../a"], [tree / "a"]) is None
     assert store.key(["../b"], [tree / "b"]) is not None
+
+
+def test_prune_removes_only_entries_unused_for_two_weeks(tmp_path: Path) -> None:
+    store = BuildCache(tmp_path, resolve_tool("kubectl"))
+    store.put("old", "kind: A\n")
+    store.put("recent", "kind: B\n")
+    month_ago = time.time() - 30 * 86400
+    os.utime(tmp_path / "old.yaml", (month_ago, month_ago))
+    os.utime(tmp_path / "recent.yaml", (month_ago, month_ago))
+    assert store.get("recent") == "kind: B\n"  # a hit counts as a use
+    assert store.prune() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recent.yaml"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import yaml
 from mercury.fsutil import write_atomic
 
 FORMAT = "mercury-kustomize-cache-v1"
+MAX_AGE_DAYS = 14
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _REMOTE_PREFIXES = ("git@", "github.com/", "gitlab.com/", "bitbucket.org/")
 _IN_PROGRESS = "in-progress"
@@ -161,12 +163,28 @@ class BuildCache:
         except (OSError, UnicodeDecodeError):
             return None
         header, _, stream = text.partition("\n")
-        return stream if header == self._header(key, stream) else None
+        if header != self._header(key, stream):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(self._entry(key))  # last use, for prune()
+        return stream
 
     def put(self, key: str, stream: str) -> None:
         """Store a successful build's stream; a cache that cannot be written is skipped."""
         with contextlib.suppress(OSError):
             write_atomic(self._entry(key), f"{self._header(key, stream)}\n{stream}")
+
+    def prune(self, max_age_days: float = MAX_AGE_DAYS) -> int:
+        """Delete entries unused for `max_age_days` (every change leaves one behind)."""
+        cutoff = time.time() - max_age_days * 86400
+        removed = 0
+        with contextlib.suppress(OSError):
+            for entry in self.directory.glob("*.yaml"):
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < cutoff:
+                        entry.unlink()
+                        removed += 1
+        return removed
 
     @staticmethod
     def _header(key: str, stream: str) -> str:

@@ -130,10 +130,14 @@ def _build_groups(tmp: Path, groups: list[list[Path]], timeout: float) -> list[s
         return stream
 
     if len(jobs) == 1:
-        return [run(jobs[0])]
-    workers = max(1, min(4, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run, jobs))
+        streams = [run(jobs[0])]
+    else:
+        workers = max(1, min(4, os.cpu_count() or 2))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            streams = list(pool.map(run, jobs))
+    if store is not None:
+        store.prune()
+    return streams
 
 
 def kustomize_build(path: Path, *, timeout: float = 300) -> tuple[str, str]:
