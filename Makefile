@@ -33,6 +33,11 @@ test: setup .tools/azurite/node_modules/.bin/azurite-blob
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/pytest -q
 
+bench: setup .tools/azurite/node_modules/.bin/azurite-blob
+	$(VENV)/bin/python bench/verify_scale.py
+	$(VENV)/bin/python bench/backup_drill.py
+	$(VENV)/bin/python bench/catch_rate.py
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy src
