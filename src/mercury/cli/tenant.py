@@ -129,6 +129,8 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps({"tenants": rows}, indent=2))
         return 0
     console = Console()
+    if not console.is_terminal:  # piped: no terminal width to respect, keep rows whole
+        console = Console(width=200)
     if not rows:
         console.print("no tenants yet (add one with `mercury tenant add NAME`)")
         return 0
@@ -139,7 +141,9 @@ def _list(args: argparse.Namespace) -> int:
     columns = ["name", "env", *(["host"] if wide else []), "URL", "inst.", "schedule",
                "backup auth"]
     for column in columns:
-        table.add_column(column, overflow="fold", min_width=len(column))
+        # names and URLs are copied from here: never wrap them
+        keep = column in {"name", "URL", "host"}
+        table.add_column(column, overflow="fold", min_width=len(column), no_wrap=keep)
     for r in rows:
         cells = [r["name"], r["environment"], *([r["host"]] if wide else []), r["url"],
                  str(r["instances"]), r["schedule"], r["backup_auth"]]
