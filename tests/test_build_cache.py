@@ -63,9 +63,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     seen: list[list[str]] = []
     real = kustomize_mod._run_wrapper
 
-    def counting(where: Path, written: list[str], timeout: float) -> str:
+    def counting(where: Path, written: list[str], timeout: float, origins: bool = True) -> str:
         seen.append(written)
-        return real(where, written, timeout)
+        return real(where, written, timeout, origins)
 
     monkeypatch.setattr(kustomize_mod, "_run_wrapper", counting)
     return seen

@@ -143,9 +143,10 @@ class BuildCache:
         self.tool = tool
         self._hasher = InputHasher()
 
-    def key(self, written: list[str], resources: list[Path]) -> str | None:
-        """The key of a wrapper listing `resources` as `written`; None: uncacheable."""
-        h = hashlib.sha256(f"{FORMAT}\0{tool_identity(self.tool)}\n".encode())
+    def key(self, written: list[str], resources: list[Path], variant: str = "") -> str | None:
+        """The key of a wrapper listing `resources` as `written`; None: uncacheable.
+        `variant` names wrapper options that change the output (origin annotations)."""
+        h = hashlib.sha256(f"{FORMAT}\0{tool_identity(self.tool)}\0{variant}\n".encode())
         try:
             for rel, resource in zip(written, resources, strict=True):
                 h.update(f"{rel}\0{self._hasher.resource(resource)}\n".encode())
