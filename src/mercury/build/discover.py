@@ -31,7 +31,7 @@ def resolve_environment(root: Path, env: str | None) -> str | None:
     platform = root / "platform.yaml"
     if platform.is_file():
         try:
-            data = yaml.safe_load(platform.read_text(encoding="utf-8"))
+            data = yaml.load(platform.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
         except (OSError, yaml.YAMLError):
             data = None
         envs = data.get("environments") if isinstance(data, dict) else None
