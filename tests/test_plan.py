@@ -43,6 +43,8 @@ def test_a_new_tenant_appears_in_the_plan(
     capsys.readouterr()
     assert main(plan(repo_copy, crd_schemas, "--format", "json")) == 0
     doc = json.loads(capsys.readouterr().out)
+    assert {t["name"]: t["terraform"] for t in doc["tenants"]} == {
+        "customer1": "wired", "customer2": "wired"}  # Terraform read the same platform.yaml
     urls = {t["name"]: t["url"] for t in doc["tenants"]}
     assert urls == {"customer1": "https://customer1.mercury.kubetest.uk",
                     "customer2": "https://customer2.mercury.kubetest.uk"}
@@ -76,3 +78,15 @@ def test_unknown_environment_is_an_input_error(
     assert main(plan(repo_copy, crd_schemas, "--env", "production")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "production" in err
+
+
+def test_terraform_that_forgets_the_tenants_shows_in_the_plan(
+        repo_copy: Path, crd_schemas: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flux_tf = repo_copy / "terraform/flux.tf"
+    flux_tf.write_text(flux_tf.read_text().replace(
+        "merge(local.flux_platform_substitutions, local.flux_backup_client_ids)",
+        "local.flux_platform_substitutions"))
+    assert main(plan(repo_copy, crd_schemas, "--format", "json")) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tenants"][0]["terraform"] == "missing BACKUP_CLIENT_ID_CUSTOMER1"
+    assert {f["rule"] for f in doc["findings"]} == {"substitution-missing"}

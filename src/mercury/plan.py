@@ -13,6 +13,7 @@ from typing import Any
 
 from mercury.platform import Platform, load_platform
 from mercury.render import render_repo
+from mercury.render.tenant import backup_client_id_var
 from mercury.verify.engine import VerifyReport, verify_repo
 from mercury.verify.findings import Severity
 
@@ -37,6 +38,9 @@ class TenantRow:
     objects: int
     errors: int
     warnings: int
+    # Terraform reads platform.yaml too: its post_build map must carry this tenant's
+    # backup identity (one per tenant, from the same for_each as its secrets/container)
+    terraform: str
 
 
 @dataclass
@@ -91,6 +95,20 @@ def make_plan(root: Path, *, env: str | None = None, schema_location: str | None
     )
 
 
+def _terraform_wiring(name: str, report: VerifyReport) -> str:
+    """Whether the Flux layer that applies the tenant gets its Terraform values."""
+    variable = backup_client_id_var(name)
+    layers = [b.kustomization for b in report.builds
+              if any(o.namespace == name for o in b.objects)]
+    if not layers:
+        return "not built"
+    if not any(ks.substitute_source for ks in layers):
+        return "no Terraform"
+    if all(variable in ks.substitute for ks in layers):
+        return "wired"
+    return f"missing {variable}"
+
+
 def _tenant_rows(platform: Platform, environment: str, report: VerifyReport) -> list[TenantRow]:
     objects = Counter(o.namespace for b in report.builds for o in b.objects)
     errors = Counter(f.tenant for f in report.findings if f.severity is Severity.ERROR)
@@ -106,6 +124,7 @@ def _tenant_rows(platform: Platform, environment: str, report: VerifyReport) -> 
             objects=objects.get(name, 0),
             errors=errors.get(name, 0),
             warnings=warnings.get(name, 0),
+            terraform=_terraform_wiring(name, report),
         )
         for name, tenant in platform.tenants_of(environment).items()
     ]

@@ -75,12 +75,13 @@ def render_text(fleet: Any, *, color: bool = False) -> str:
     tenants = Table(title=f"Tenants ({len(fleet.tenants)})", title_justify="left")
     tenants.add_column("tenant", no_wrap=True)
     tenants.add_column("URL", no_wrap=True)
-    for column in ("db", "backup schedule", "backup auth", "objects", "problems"):
+    for column in ("db", "backup schedule", "backup auth", "terraform", "objects", "problems"):
         tenants.add_column(column)
     for t in fleet.tenants:
         problems = Text(f"{t.errors} error(s), {t.warnings} warning(s)",
                         style="red" if t.errors else ("yellow" if t.warnings else "green"))
-        tenants.add_row(t.name, t.url, str(t.instances), t.schedule, t.backup_auth,
+        wiring = Text(t.terraform, style="green" if t.terraform == "wired" else "yellow")
+        tenants.add_row(t.name, t.url, str(t.instances), t.schedule, t.backup_auth, wiring,
                         str(t.objects), problems)
     console.print(tenants)
     out.write(text.render(fleet.verify.findings, fleet.verify.summary, color=color))
