@@ -15,11 +15,13 @@ locals {
     ACME_EMAIL             = local.env.acme_email
   }
 
-  # BACKUP_CLIENT_ID_<TENANT>, one per tenant. A substitution variable name allows only
+  # BACKUP_CLIENT_ID_<TENANT>, one per tenant whose backups use workload identity (a
+  # `sas` tenant's manifests never read it). A substitution variable name allows only
   # letters, digits and underscores, hence upper-case and '-' -> '_'.
   flux_backup_client_ids = {
-    for tenant in keys(local.tenants) :
+    for tenant, settings in local.tenants :
     "BACKUP_CLIENT_ID_${upper(replace(tenant, "-", "_"))}" => azurerm_user_assigned_identity.backup[tenant].client_id
+    if settings.backup_auth == "workload-identity"
   }
 
   flux_substitutions = merge(local.flux_platform_substitutions, local.flux_backup_client_ids)

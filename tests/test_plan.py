@@ -90,3 +90,15 @@ def test_terraform_that_forgets_the_tenants_shows_in_the_plan(
     doc = json.loads(capsys.readouterr().out)
     assert doc["tenants"][0]["terraform"] == "missing BACKUP_CLIENT_ID_CUSTOMER1"
     assert {f["rule"] for f in doc["findings"]} == {"substitution-missing"}
+
+
+def test_a_sas_tenant_plans_clean_without_an_identity_variable(
+        repo_copy: Path, crd_schemas: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tenant", "add", "acme-corp", "--backup-auth", "sas",
+                 "--repo", str(repo_copy)]) == 0
+    capsys.readouterr()
+    assert main(plan(repo_copy, crd_schemas, "--format", "json")) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["findings"] == []  # e.g. no "BACKUP_CLIENT_ID_ACME_CORP is unused"
+    assert {t["name"]: t["terraform"] for t in doc["tenants"]} == {
+        "acme-corp": "wired", "customer1": "wired"}

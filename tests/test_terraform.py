@@ -145,10 +145,11 @@ def test_substitutions_equal_the_contract_table(tf: dict[str, list[dict[str, Any
     assert unwrap(local["flux_substitutions"]) == (
         "merge(local.flux_platform_substitutions, local.flux_backup_client_ids)"
     )
-    # One BACKUP_CLIENT_ID_<T> per tenant: a for-expression over the tenants of the
-    # environment, reading the identity the contract names.
+    # One BACKUP_CLIENT_ID_<T> per workload-identity tenant: a for-expression over the
+    # tenants of the environment, reading the identity the contract names.
     per_tenant_expr = unwrap(local["flux_backup_client_ids"])
-    assert per_tenant_expr.startswith("{for tenant in keys(local.tenants) :")
+    assert re.match(r"\{for tenant\s*,\s*settings in local\.tenants :", per_tenant_expr)
+    assert per_tenant_expr.endswith('if settings.backup_auth == "workload-identity"}')
     assert per_tenant.replace('["<tenant>"]', "[tenant]") in per_tenant_expr
     assert 'upper(replace(tenant, "-", "_"))' in per_tenant_expr
 
@@ -412,9 +413,13 @@ def test_backup_client_id_names_evaluate_per_tenant(
         "environments:\n  staging:\n" + MINIMAL_ENV + "tenants:\n"
         "  acme-corp:\n    environment: staging\n    host: a.example.org\n"
         "  beta:\n    environment: staging\n    host: b.example.org\n"
+        "  gamma:\n    environment: staging\n    host: c.example.org\n"
+        "    backup: {auth: sas}\n"
     )
     expr = unwrap(locals_of(tf)["flux_backup_client_ids"])
-    match = re.fullmatch(r"\{for tenant in (keys\(local\.tenants\)) : (.+?) => .+\}", expr)
+    match = re.fullmatch(r"\{for (tenant\s*,\s*settings) in (local\.tenants) : (.+?) => .+ "
+                         r"(if .+)\}", expr)
     assert match, expr
-    names = _evaluate(locals_only, f"[for tenant in {match.group(1)} : {match.group(2)}]")
-    assert names == ["BACKUP_CLIENT_ID_ACME_CORP", "BACKUP_CLIENT_ID_BETA"]
+    for_part, source, key, condition = match.groups()
+    names = _evaluate(locals_only, f"[for {for_part} in {source} : {key} {condition}]")
+    assert names == ["BACKUP_CLIENT_ID_ACME_CORP", "BACKUP_CLIENT_ID_BETA"]  # not the sas one

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mercury.platform import Platform, load_platform
+from mercury.platform import Platform, Tenant, load_platform
 from mercury.render import render_repo
 from mercury.render.tenant import backup_client_id_var
 from mercury.verify.engine import VerifyReport, verify_repo
@@ -95,16 +95,17 @@ def make_plan(root: Path, *, env: str | None = None, schema_location: str | None
     )
 
 
-def _terraform_wiring(name: str, report: VerifyReport) -> str:
-    """Whether the Flux layer that applies the tenant gets its Terraform values."""
-    variable = backup_client_id_var(name)
+def _terraform_wiring(name: str, tenant: Tenant, report: VerifyReport) -> str:
+    """Whether the Flux layer that applies the tenant gets its Terraform values (a `sas`
+    tenant needs only the platform-wide ones; verify checks every variable anyway)."""
+    variable = backup_client_id_var(name) if tenant.backup.auth == "workload-identity" else None
     layers = [b.kustomization for b in report.builds
               if any(o.namespace == name for o in b.objects)]
     if not layers:
         return "not built"
     if not any(ks.substitute_source for ks in layers):
         return "no Terraform"
-    if all(variable in ks.substitute for ks in layers):
+    if variable is None or all(variable in ks.substitute for ks in layers):
         return "wired"
     return f"missing {variable}"
 
@@ -124,7 +125,7 @@ def _tenant_rows(platform: Platform, environment: str, report: VerifyReport) -> 
             objects=objects.get(name, 0),
             errors=errors.get(name, 0),
             warnings=warnings.get(name, 0),
-            terraform=_terraform_wiring(name, report),
+            terraform=_terraform_wiring(name, tenant, report),
         )
         for name, tenant in platform.tenants_of(environment).items()
     ]
