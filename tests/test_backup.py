@@ -236,7 +236,7 @@ def test_restore_overlay_passes_verify(repo_copy, crd_schemas) -> None:
     _ensure_overlay(repo_copy)
     assert main(["backup", "restore", "customer1", "--repo", str(repo_copy), "--offline",
                  "--as", "n8n-db-r3"]) == 0
-    from mercury.build import build_repo
+    from mercury.builder import build_repo
 
     built = {str(o.ref) for b in build_repo(repo_copy, only="apps") for o in b.objects}
     assert "Cluster/customer1/n8n-db-r3" in built  # verify really sees the restore

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mercury.build import (
+from mercury.builder import (
     FluxKustomization,
     build_repo,
     discover_kustomizations,
@@ -23,7 +23,7 @@ from mercury.build import (
     sample_value,
     terraform_errors,
 )
-from mercury.build import kustomize as kustomize_mod
+from mercury.builder import kustomize as kustomize_mod
 from mercury.cli.main import main
 from mercury.errors import InputError
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mercury.build import kustomize as kustomize_mod
-from mercury.build.cache import BuildCache
-from mercury.build.kustomize import (
+from mercury.builder import kustomize as kustomize_mod
+from mercury.builder.cache import BuildCache
+from mercury.builder.kustomize import (
     kustomize_build,
     parse_documents,
     pop_origin,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mercury.build.substitute import (
+from mercury.builder.substitute import (
     SubstitutionError,
     check_var_names,
     is_disabled,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mercury.build.model import BuildResult, FluxKustomization, K8sObject, Origin
+from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, Origin
 from mercury.cli.main import main
 from mercury.verify.context import VerifyContext
 from mercury.verify.engine import build_failures, run_rules

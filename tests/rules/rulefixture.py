@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from mercury.build.model import BuildResult, FluxKustomization, K8sObject, Origin
+from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, Origin
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding
 from mercury.verify.rules.base import Rule

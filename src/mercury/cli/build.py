@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from mercury.build import BuildResult, build_path, build_repo, load_values
+from mercury.builder import BuildResult, build_path, build_repo, load_values
 from mercury.cli.common import add_repo_arg
 from mercury.errors import InputError
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mercury.build.model import BuildResult, FluxKustomization, K8sObject, ObjRef
+from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, ObjRef
 from mercury.verify.schemas import SchemaStore, Validation
 
 

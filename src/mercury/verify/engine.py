@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mercury.build.model import BuildResult, K8sObject
+from mercury.builder.model import BuildResult, K8sObject
 from mercury.errors import InputError
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding, Severity
@@ -253,7 +253,7 @@ def _environment(root: Path, env: str | None) -> tuple[str | None, str | None]:
 
 def _builds(root: Path, env: str | None, values: Path | None) -> list[BuildResult]:
     """Every Flux Kustomization; a plain kustomize directory is one pseudo-Kustomization."""
-    from mercury.build import build_path, build_repo, load_values
+    from mercury.builder import build_path, build_repo, load_values
 
     given = load_values(values) if values is not None else None
     builds = build_repo(root, env=env, values=given)
@@ -264,7 +264,7 @@ def _builds(root: Path, env: str | None, values: Path | None) -> list[BuildResul
 
 def _terraform(root: Path, env: str | None) -> tuple[TerraformFacts | None, list[Finding]]:
     """Parsed Terraform (None when the repository has none) and its unparseable files."""
-    from mercury.build import load_terraform, terraform_errors
+    from mercury.builder import load_terraform, terraform_errors
 
     files = load_terraform(root)
     errors = terraform_errors(root)

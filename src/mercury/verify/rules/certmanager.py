@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from mercury.build.model import K8sObject
+from mercury.builder.model import K8sObject
 from mercury.verify.context import VerifyContext
 from mercury.verify.findings import Finding
 from mercury.verify.rules.base import Rule

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mercury.build.model import FluxKustomization, K8sObject
+from mercury.builder.model import FluxKustomization, K8sObject
 from mercury.verify.context import VerifyContext
 from mercury.verify.findings import Finding, Severity
 from mercury.verify.rules.base import Rule

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mercury.build.model import K8sObject
+from mercury.builder.model import K8sObject
 from mercury.verify.context import VerifyContext
 from mercury.verify.rules.base import pod_specs
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from mercury.build.model import K8sObject
+from mercury.builder.model import K8sObject
 from mercury.verify.context import VerifyContext
 from mercury.verify.findings import Finding, Severity
 from mercury.verify.rules.base import Rule

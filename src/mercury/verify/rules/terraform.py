@@ -5,7 +5,7 @@ and the values the manifests receive (`post_build.substitute`). A path that does
 exist, a dependsOn on no Kustomization, or a `${VAR}` nobody provides all pass
 `terraform validate` and only fail in the cluster (Flux substitutes a missing
 variable with an empty string). Expressions are evaluated offline with
-`mercury.build.hcl_eval`; whatever it cannot evaluate is left unchecked, not guessed.
+`mercury.builder.hcl_eval`; whatever it cannot evaluate is left unchecked, not guessed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from mercury.build.hcl_eval import HclEvalError, Scope, Unknown, evaluate_hcl2
+from mercury.builder.hcl_eval import HclEvalError, Scope, Unknown, evaluate_hcl2
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding, Severity
 from mercury.verify.manifest_vars import VarUse, variables_used

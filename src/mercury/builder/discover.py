@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from mercury.build.model import FluxKustomization, Origin
-from mercury.build.scan import YamlDoc, repo_index
-from mercury.build.terraform import default_environment, discover_terraform
+from mercury.builder.model import FluxKustomization, Origin
+from mercury.builder.scan import YamlDoc, repo_index
+from mercury.builder.terraform import default_environment, discover_terraform
 
 
 def resolve_environment(root: Path, env: str | None) -> str | None:

@@ -12,16 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mercury.build.discover import discover
-from mercury.build.kustomize import (
+from mercury.builder.discover import discover
+from mercury.builder.kustomize import (
     kustomize_build,
     parse_documents,
     pop_origin,
     split_documents,
 )
-from mercury.build.model import BuildResult, FluxKustomization, K8sObject, Origin
-from mercury.build.scan import RepoIndex, find_origin, line_in_file, repo_index
-from mercury.build.substitute import (
+from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, Origin
+from mercury.builder.scan import RepoIndex, find_origin, line_in_file, repo_index
+from mercury.builder.substitute import (
     DISABLE_KEY,
     SubstitutionError,
     check_var_names,

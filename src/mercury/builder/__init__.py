@@ -6,13 +6,13 @@ kustomize (running kustomize), substitute (Flux postBuild semantics), scan (repo
 index for origins), values (--values files), repo (the orchestration).
 """
 
-from mercury.build.discover import discover_kustomizations, order_by_dependencies
-from mercury.build.model import BuildResult, FluxKustomization, K8sObject, ObjRef, Origin
-from mercury.build.repo import build_path, build_repo
-from mercury.build.samples import sample_value
-from mercury.build.substitute import SubstitutionError, substitute
-from mercury.build.terraform import load_terraform, terraform_errors
-from mercury.build.values import load_values, normalize_values
+from mercury.builder.discover import discover_kustomizations, order_by_dependencies
+from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, ObjRef, Origin
+from mercury.builder.repo import build_path, build_repo
+from mercury.builder.samples import sample_value
+from mercury.builder.substitute import SubstitutionError, substitute
+from mercury.builder.terraform import load_terraform, terraform_errors
+from mercury.builder.values import load_values, normalize_values
 
 __all__ = [
     "BuildResult", "FluxKustomization", "K8sObject", "ObjRef", "Origin", "SubstitutionError",

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mercury.build.hcl_parse import HclEvalError, Node, parse_value
+from mercury.builder.hcl_parse import HclEvalError, Node, parse_value
 
 __all__ = ["HclEvalError", "Scope", "Sourced", "Unknown", "evaluate", "evaluate_hcl2",
            "source_text", "to_str"]

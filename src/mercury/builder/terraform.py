@@ -17,10 +17,10 @@ from typing import Any
 
 import hcl2
 
-from mercury.build.hcl_eval import HclEvalError, Scope, Unknown, evaluate_hcl2, to_str
-from mercury.build.model import FluxKustomization, Origin
-from mercury.build.samples import sample_value
-from mercury.build.scan import iter_repo_files
+from mercury.builder.hcl_eval import HclEvalError, Scope, Unknown, evaluate_hcl2, to_str
+from mercury.builder.model import FluxKustomization, Origin
+from mercury.builder.samples import sample_value
+from mercury.builder.scan import iter_repo_files
 
 FLUX_RESOURCE = "azurerm_kubernetes_flux_configuration"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mercury.build.cache import BuildCache, cache_dir
+from mercury.builder.cache import BuildCache, cache_dir
 from mercury.exec import Command, resolve_tool
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
