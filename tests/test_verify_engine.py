@@ -81,17 +81,49 @@ def test_skip_by_flag_and_by_annotation() -> None:
 class PerObjectFromCheckAll(Rule):
     id = "cross"
     summary = "a cross-object finding per object"
+    subs = frozenset({"sub", "other"})
 
     def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
         for obj in ctx.objects:
             yield self.finding(obj, "cross", sub="sub")
+            yield self.finding(obj, "cross other", sub="other")
+
+
+class SecretsOnly(Rule):
+    id = "secrets-only"
+    summary = "looks at Secrets only"
+    kinds = frozenset({"Secret"})
+
+    def check_object(self, obj: K8sObject, ctx: VerifyContext) -> Iterator[Finding]:
+        yield self.finding(obj, obj.kind)
+
+
+def test_the_engine_dispatches_by_declared_kind() -> None:
+    findings, _ = run_rules(_ctx("a", "b"), [SecretsOnly()])
+    assert findings == []  # the context holds ConfigMaps only
+
+
+def test_skip_of_a_sub_id_keeps_the_rest_of_the_rule() -> None:
+    findings, suppressed = run_rules(_ctx("a"), [PerObjectFromCheckAll()], skip=["cross[other]"])
+    assert [f.rule for f in findings] == ["cross[sub]"]
+    assert suppressed == 1
+
+
+def test_skip_refuses_an_unknown_sub_id() -> None:
+    from mercury.errors import InputError
+    from mercury.verify.engine import check_skip_ids
+
+    check_skip_ids(["cross[sub]"], [PerObjectFromCheckAll()])
+    with pytest.raises(InputError, match=r"unknown sub-id for --skip: cross\[nope\]"):
+        check_skip_ids(["cross[nope]"], [PerObjectFromCheckAll()])
 
 
 def test_annotation_suppresses_cross_object_findings_and_counts_them() -> None:
     ctx = _ctx("a", "b", annotations={"b": {"mercury.io/skip": "cross"}})
     findings, suppressed = run_rules(ctx, [PerObjectFromCheckAll()])
-    assert [(f.rule, f.object) for f in findings] == [("cross[sub]", "ConfigMap/t1/a")]
-    assert suppressed == 1
+    assert [(f.rule, f.object) for f in findings] == [("cross[sub]", "ConfigMap/t1/a"),
+                                                      ("cross[other]", "ConfigMap/t1/a")]
+    assert suppressed == 2
 
 
 def test_build_failure_is_a_finding_on_the_kustomization() -> None:

@@ -140,9 +140,11 @@ def verify_repo(
     ctx = VerifyContext(root, builds, terraform=terraform, schemas=store, environment=env)
     findings += build_failures(builds)
     checked, suppressed = run_rules(ctx, [r for r in registry if r not in ENGINE_RULES], skip)
-    findings = [f for f in findings if _base_id(f.rule) not in skip] + checked
+    findings = [f for f in findings if _base_id(f.rule) not in skip and f.rule not in skip]
+    findings += checked
     findings.sort(key=Finding.sort_key)
-    summary = summarize(findings, ctx, rules=len(registry) - len(set(skip)),
+    skipped_whole = {s for s in skip if _sub_id(s) is None}
+    summary = summarize(findings, ctx, rules=len(registry) - len(skipped_whole),
                         suppressed=suppressed, seconds=time.perf_counter() - started)
     summary.root, summary.environment = str(root), env
     summary.schema_location, summary.kubernetes_version = store.location, store.k8s_version
@@ -151,36 +153,55 @@ def verify_repo(
 
 def check_skip_ids(skip: Iterable[str], registry: list[Rule]) -> None:
     """A mistyped `--skip` would silently check everything: refuse it instead."""
-    known = {r.id for r in registry}
-    unknown = sorted({_base_id(s) for s in skip} - known)
+    by_id = {r.id: r for r in registry}
+    unknown = sorted({_base_id(s) for s in skip} - set(by_id))
     if unknown:
         raise InputError(f"unknown rule id(s) for --skip: {', '.join(unknown)} "
                          "(see `mercury verify --list-rules`)")
+    for entry in skip:
+        sub = _sub_id(entry)
+        rule = by_id[_base_id(entry)]
+        if sub is not None and sub not in rule.subs:
+            known = ", ".join(f"{rule.id}[{s}]" for s in sorted(rule.subs)) or "none"
+            raise InputError(f"unknown sub-id for --skip: {entry} (sub-ids of {rule.id}: {known})")
 
 
 def run_rules(ctx: VerifyContext, rules: list[Rule],
               skip: Sequence[str] = ()) -> tuple[list[Finding], int]:
-    """Every rule's `check_object` on every object, then every `check_all`.
+    """Every rule's `check_object` on the objects of its kinds, then every `check_all`.
 
-    Returns the findings and how many were suppressed by `mercury.io/skip` annotations.
+    `skip` holds rule ids (the whole rule does not run) and `id[sub]` entries (only those
+    findings are dropped). Returns the findings and how many were suppressed by
+    `mercury.io/skip` annotations or sub-id skips.
     """
-    skipped = {_base_id(s) for s in skip}
-    active = [r for r in rules if r.id not in skipped]
-    per_object = [r for r in active if type(r).check_object is not Rule.check_object]
+    whole = {s for s in skip if _sub_id(s) is None}
+    partial = {s for s in skip if _sub_id(s) is not None}
+    active = [r for r in rules if r.id not in whole]
+    per_kind: dict[str, list[Rule]] = {}
+    any_kind: list[Rule] = []
+    for rule in active:
+        if type(rule).check_object is Rule.check_object:
+            continue
+        if rule.kinds:
+            for kind in rule.kinds:
+                per_kind.setdefault(kind, []).append(rule)
+        else:
+            any_kind.append(rule)
     out: list[Finding] = []
     annotated: dict[str, set[str]] = {}
     for obj in ctx.objects:
         obj_skip = _annotation_skips(obj)
         if obj_skip:
             annotated.setdefault(str(obj.ref), set()).update(obj_skip)
-        for rule in per_object:
+        for rule in (*any_kind, *per_kind.get(obj.kind, ())):
             if rule.id not in obj_skip:
                 _collect(rule, rule.check_object, (obj, ctx), obj, out)
     for rule in active:
         if type(rule).check_all is not Rule.check_all:
             _collect(rule, rule.check_all, (ctx,), None, out)
-    kept = [f for f in out if _base_id(f.rule) not in skipped
-            and _base_id(f.rule) not in annotated.get(f.object, ())]
+    kept = [f for f in out if _base_id(f.rule) not in whole and f.rule not in partial
+            and _base_id(f.rule) not in annotated.get(f.object, ())
+            and f.rule not in annotated.get(f.object, ())]
     return kept, len(out) - len(kept)
 
 
@@ -230,11 +251,18 @@ def _annotation_skips(obj: K8sObject) -> set[str]:
     value = obj.annotations.get(SKIP_ANNOTATION) if obj.metadata else None
     if not value:
         return set()
-    return {_base_id(part.strip()) for part in str(value).split(",") if part.strip()}
+    return {part.strip() for part in str(value).split(",") if part.strip()}
 
 
 def _base_id(rule_id: str) -> str:
     return rule_id.split("[", 1)[0]
+
+
+def _sub_id(rule_id: str) -> str | None:
+    """`sub` of `rule[sub]`, None for a bare rule id."""
+    if "[" not in rule_id or not rule_id.endswith("]"):
+        return None
+    return rule_id.split("[", 1)[1][:-1]
 
 
 def _environment(root: Path, env: str | None) -> tuple[str | None, str | None]:

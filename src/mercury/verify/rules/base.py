@@ -21,6 +21,10 @@ class Rule:
     severity: ClassVar[Severity] = Severity.ERROR
     hint: ClassVar[str] = ""  # default fix hint
     tags: ClassVar[tuple[str, ...]] = ()
+    # kinds `check_object` looks at (empty: every kind); the engine dispatches by kind
+    kinds: ClassVar[frozenset[str]] = frozenset()
+    # sub-ids this rule reports as `id[sub]`; `--skip id[sub]` accepts only these
+    subs: ClassVar[frozenset[str]] = frozenset()
 
     def check_object(self, obj: K8sObject, ctx: VerifyContext) -> Iterable[Finding]:
         return ()
@@ -40,6 +44,8 @@ class Rule:
         line: int | None = None,
     ) -> Finding:
         """A finding of this rule about `obj` (or about a file when obj is None)."""
+        if sub is not None and self.subs and sub not in self.subs:
+            raise ValueError(f"rule {self.id} reports undeclared sub-id {sub!r}")
         return Finding(
             rule=f"{self.id}[{sub}]" if sub else self.id,
             severity=severity or self.severity,

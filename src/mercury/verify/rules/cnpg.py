@@ -23,6 +23,7 @@ class BackupScheduleRule(Rule):
     """
 
     id = "backup-schedule"
+    subs = frozenset({"frequency"})
     summary = "ScheduledBackup schedule is invalid, five-field, or more often than daily"
     hint = "use six fields, seconds first: daily at 02:00 is '0 0 2 * * *'"
     tags = ("cnpg", "backup")

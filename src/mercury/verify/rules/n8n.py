@@ -86,6 +86,7 @@ class N8nReplicasRule(Rule):
     """
 
     id = "n8n-replicas"
+    subs = frozenset({"strategy"})
     summary = "n8n scaled beyond one replica without queue mode, or RollingUpdate on a RWO PVC"
     hint = "keep replicas: 1 with strategy Recreate, or run n8n in queue mode (Redis + workers)"
     tags = ("n8n", "availability")

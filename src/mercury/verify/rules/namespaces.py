@@ -63,6 +63,7 @@ class NamespaceMissingRule(Rule):
     """
 
     id = "namespace-missing"
+    subs = frozenset({"order"})
     summary = "object in a namespace that no layer (or only a later layer) creates"
     hint = "add a Namespace object to the layer (or to a layer it dependsOn)"
     tags = ("namespaces", "flux")

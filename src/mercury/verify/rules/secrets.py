@@ -171,6 +171,7 @@ class SecretRefRule(Rule):
     """
 
     id = "secret-ref"
+    subs = frozenset({"unmounted"})
     summary = "a referenced Secret or Secret key is provided by nothing"
     hint = ("create the Secret (Key Vault object + SecretProviderClass secretObjects entry), "
             "or fix the name/key")

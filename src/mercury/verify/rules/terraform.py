@@ -305,6 +305,7 @@ class TenantIdSource(_TerraformRule):
     """
 
     id = "tenant-id-source"
+    subs = frozenset({"source"})
     summary = "a tenant ID is taken from a subscription ID (or not from azurerm_client_config)"
     hint = "use data.azurerm_client_config.current.tenant_id"
     tags = ("terraform", "azure")
