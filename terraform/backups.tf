@@ -56,15 +56,16 @@ resource "azurerm_user_assigned_identity" "backup" {
 }
 
 # Trust tokens of the CNPG cluster's service account `n8n-db` in the tenant namespace.
-# (resource_group_name is deprecated in azurerm 4.x: it is implied by parent_id.)
+# (azurerm 4.65 renamed parent_id to user_assigned_identity_id; the resource group is
+# implied by it.)
 resource "azurerm_federated_identity_credential" "backup" {
   for_each = local.tenants
 
-  name      = "${each.key}-n8n-db"
-  parent_id = azurerm_user_assigned_identity.backup[each.key].id
-  issuer    = azurerm_kubernetes_cluster.main.oidc_issuer_url
-  subject   = "system:serviceaccount:${each.key}:n8n-db"
-  audience  = ["api://AzureADTokenExchange"]
+  name                      = "${each.key}-n8n-db"
+  user_assigned_identity_id = azurerm_user_assigned_identity.backup[each.key].id
+  issuer                    = azurerm_kubernetes_cluster.main.oidc_issuer_url
+  subject                   = "system:serviceaccount:${each.key}:n8n-db"
+  audience                  = ["api://AzureADTokenExchange"]
 }
 
 # Scoped to the container, not the account. With storage_account_id the container's
@@ -75,6 +76,10 @@ resource "azurerm_role_assignment" "backup_blob_contributor" {
   scope                = azurerm_storage_container.backup[each.key].id
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = azurerm_user_assigned_identity.backup[each.key].principal_id
+  # A just-created managed identity may not have replicated in Entra ID yet: without
+  # this the assignment can fail with PrincipalNotFound on the first apply.
+  principal_type                   = "ServicePrincipal"
+  skip_service_principal_aad_check = true
 }
 
 # --- SAS option (backup.auth = "sas") ---------------------------------------------
@@ -117,7 +122,8 @@ resource "azurerm_key_vault_secret" "backup_sas" {
   content_type    = "container SAS token"
   expiration_date = var.backup_sas_expiry
 
-  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+  # See kv_deployer_secrets_officer: the cluster is the wait for role propagation.
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer, azurerm_kubernetes_cluster.main]
 }
 
 # The Secrets Store CSI driver can only sync what Key Vault holds, and the barman-cloud
@@ -131,5 +137,6 @@ resource "azurerm_key_vault_secret" "backup_storage_account" {
   key_vault_id = azurerm_key_vault.main.id
   content_type = "storage account name"
 
-  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+  # See kv_deployer_secrets_officer: the cluster is the wait for role propagation.
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer, azurerm_kubernetes_cluster.main]
 }

@@ -27,10 +27,24 @@ locals {
   flux_substitutions = merge(local.flux_platform_substitutions, local.flux_backup_client_ids)
 }
 
+# Multi-tenancy off. By default the AKS extension runs Flux in its multi-tenant lockdown:
+# helm-controller and kustomize-controller impersonate the ServiceAccount `flux-applier`
+# of the object's own namespace (it exists only in the configuration's namespace,
+# flux-system) and refuse cross-namespace references. Every HelmRelease here lives in
+# its controller's namespace, so none would install. The platform operator writes every
+# Flux object in this repository and tenants never author any (a tenant is an n8n
+# instance, not a Kubernetes user), so the lockdown protects nothing here; tenant
+# isolation comes from namespaces, network policies, Pod Security and per-tenant
+# identities instead. `mercury verify` (rule aks-flux-multitenancy) flags the layout
+# that would break if this setting were removed.
 resource "azurerm_kubernetes_cluster_extension" "flux" {
   name           = "flux"
   cluster_id     = azurerm_kubernetes_cluster.main.id
   extension_type = "microsoft.flux"
+
+  configuration_settings = {
+    "multiTenancy.enforce" = "false"
+  }
 }
 
 # One GitRepository and three Kustomizations. AKS prefixes the Kustomization objects

@@ -26,6 +26,16 @@ resource "azurerm_role_assignment" "kv_csi_secrets_user" {
 }
 
 # Whoever runs Terraform writes the generated secrets.
+#
+# RBAC propagation: a new role assignment takes minutes (Microsoft documents up to 10)
+# to reach Key Vault's data plane, and a secret written before that fails with 403.
+# Only azurerm and random are allowed here (no time_sleep), so the wait is the ordering:
+# this assignment needs only the vault and is created early, in parallel with the AKS
+# cluster, and every secret depends on both, so it is written after the cluster exists
+# (5-10 minutes later). If a 403 still appears (e.g. the vault alone was recreated in
+# an existing environment), run `terraform apply` again: nothing is half-created, the
+# missing secrets are simply written on the second run. terraform/README.md has the
+# two-step alternative (`-target` this assignment first).
 resource "azurerm_role_assignment" "kv_deployer_secrets_officer" {
   scope                = azurerm_key_vault.main.id
   role_definition_name = "Key Vault Secrets Officer"
@@ -58,7 +68,8 @@ resource "azurerm_key_vault_secret" "db_user" {
   key_vault_id = azurerm_key_vault.main.id
   content_type = "username"
 
-  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+  # See kv_deployer_secrets_officer: the cluster is the wait for role propagation.
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer, azurerm_kubernetes_cluster.main]
 }
 
 resource "azurerm_key_vault_secret" "db_password" {
@@ -70,7 +81,8 @@ resource "azurerm_key_vault_secret" "db_password" {
   key_vault_id     = azurerm_key_vault.main.id
   content_type     = "password"
 
-  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+  # See kv_deployer_secrets_officer: the cluster is the wait for role propagation.
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer, azurerm_kubernetes_cluster.main]
 }
 
 resource "azurerm_key_vault_secret" "n8n_encryption_key" {
@@ -84,5 +96,6 @@ resource "azurerm_key_vault_secret" "n8n_encryption_key" {
   key_vault_id     = azurerm_key_vault.main.id
   content_type     = "n8n encryption key"
 
-  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer]
+  # See kv_deployer_secrets_officer: the cluster is the wait for role propagation.
+  depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer, azurerm_kubernetes_cluster.main]
 }

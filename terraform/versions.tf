@@ -23,5 +23,10 @@ terraform {
 }
 
 provider "azurerm" {
+  # The Flux extension and configuration are Microsoft.KubernetesConfiguration
+  # resources, which azurerm's default ("legacy") set does not register: on a fresh
+  # subscription the extension would fail with MissingSubscriptionRegistration.
+  resource_providers_to_register = ["Microsoft.KubernetesConfiguration"]
+
   features {}
 }

@@ -93,7 +93,28 @@ def test_versions_pin_terraform_and_azurerm(tf: dict[str, list[dict[str, Any]]])
     for entry in terraform["required_providers"]:
         providers.update(entry)
     assert providers["azurerm"]["version"] == "~> 4.81"
-    assert set(providers) <= {"azurerm", "random", "azuread", "azapi"}
+    # Only these two: the offline checks (provider schemas, checkov) know no others.
+    assert set(providers) == {"azurerm", "random"}
+
+
+def test_provider_registers_kubernetes_configuration(tf: dict[str, list[dict[str, Any]]]) -> None:
+    (azurerm,) = [p["azurerm"] for p in tf["provider"] if "azurerm" in p]
+    # Not in azurerm's default set: the Flux extension fails on a fresh subscription.
+    assert "Microsoft.KubernetesConfiguration" in azurerm["resource_providers_to_register"]
+
+
+def test_secrets_wait_for_role_propagation(tf: dict[str, list[dict[str, Any]]]) -> None:
+    """Every Key Vault secret is written after the deployer's role AND the AKS cluster
+    (the data-plane-independent wait for RBAC propagation: no time provider allowed)."""
+    secrets = blocks(tf, "resource", "azurerm_key_vault_secret")
+    assert secrets
+    for name, body in secrets.items():
+        assert set(body["depends_on"]) >= {
+            "${azurerm_role_assignment.kv_deployer_secrets_officer}",
+            "${azurerm_kubernetes_cluster.main}",
+        }, name
+    officer = one(tf, "azurerm_role_assignment", "kv_deployer_secrets_officer")
+    assert officer["scope"] == "${azurerm_key_vault.main.id}"  # needs only the vault
 
 
 # --- Flux ------------------------------------------------------------------------------
@@ -102,6 +123,9 @@ def test_versions_pin_terraform_and_azurerm(tf: dict[str, list[dict[str, Any]]])
 def test_flux_extension_and_configuration(tf: dict[str, list[dict[str, Any]]]) -> None:
     extension = one(tf, "azurerm_kubernetes_cluster_extension", "flux")
     assert extension["extension_type"] == "microsoft.flux"
+    # The HelmReleases live in their controllers' namespaces without serviceAccountName:
+    # with the extension's default lockdown none of them would be applied.
+    assert extension["configuration_settings"] == {"multiTenancy.enforce": "false"}
     (config,) = blocks(tf, "resource", "azurerm_kubernetes_flux_configuration").values()
     assert config["scope"] == "cluster"
     assert config["namespace"] == "flux-system"
@@ -282,7 +306,10 @@ def test_per_tenant_backup_resources(tf: dict[str, list[dict[str, Any]]]) -> Non
     assert credential["issuer"] == "${azurerm_kubernetes_cluster.main.oidc_issuer_url}"
     assert credential["subject"] == "system:serviceaccount:${each.key}:n8n-db"
     assert credential["audience"] == ["api://AzureADTokenExchange"]
-    assert credential["parent_id"] == "${azurerm_user_assigned_identity.backup[each.key].id}"
+    assert credential["user_assigned_identity_id"] == (
+        "${azurerm_user_assigned_identity.backup[each.key].id}"
+    )
+    assert "parent_id" not in credential  # deprecated in azurerm 4.65, removed in 5.0
 
     role = one(tf, "azurerm_role_assignment", "backup_blob_contributor")
     assert role["for_each"] == "${local.tenants}"

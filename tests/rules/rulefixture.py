@@ -9,7 +9,8 @@ rule under test must report, exactly:
 A `mercury.test/v1 Layer` document starts a new Flux Kustomization (name, dependsOn,
 substitute, substituteSource, substituteFrom); documents before the first Layer belong
 to a layer called `apps`. A `mercury.test/v1 TerraformFacts` document sets
-`substituteSources` as static analysis of terraform/ would. bench/catch_rate.py loads
+`substituteSources` as static analysis of terraform/ would, and `files` (file name ->
+HCL text) gives the parsed Terraform the Terraform-reading rules look at. bench/catch_rate.py loads
 the corpus cases the same way.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hcl2
 import yaml
 
 from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, Origin
@@ -86,6 +88,9 @@ def build_context(docs: Iterable[tuple[Any, str]], root: Path | None = None) -> 
         if doc.get("apiVersion") == TEST_API and doc.get("kind") == "TerraformFacts":
             facts = TerraformFacts(root=root or Path("."), substitute_sources={
                 str(k): str(v) for k, v in (doc.get("substituteSources") or {}).items()})
+            for name, text in (doc.get("files") or {}).items():
+                facts.files[str(name)] = hcl2.loads(str(text))
+                facts.cache.setdefault("texts", {})[str(name)] = str(text)
             continue
         if current is None:
             current = BuildResult(FluxKustomization(name="apps", path="."))

@@ -6,6 +6,7 @@ Rules live in one small module per family; schema.py and terraform.py are the en
 from __future__ import annotations
 
 from mercury.verify.rules import schema, terraform
+from mercury.verify.rules.aks import AksFluxMultitenancy
 from mercury.verify.rules.base import Rule
 from mercury.verify.rules.certmanager import IssuerRefRule
 from mercury.verify.rules.cnpg import (
@@ -34,6 +35,7 @@ CROSS_OBJECT_RULES: list[Rule] = [
     HelmSourceRule(),
     UnsubstitutedVarRule(),
     NamespaceMissingRule(),
+    AksFluxMultitenancy(),
     # ingress and TLS
     IngressClassRule(),
     IngressBackendRule(),
