@@ -49,7 +49,8 @@ def test_flux_lockdown_on_refuses_every_controller_release(repo_copy: Path) -> N
                             "HelmRelease/cnpg-system/cnpg",
                             "HelmRelease/reloader/reloader",
                             "HelmRelease/traefik/traefik"]
-    crossing = [f for f in report.findings if f.rule == "aks-flux-multitenancy[cross-namespace-ref]"]
+    crossing = [f for f in report.findings
+                if f.rule == "aks-flux-multitenancy[cross-namespace-ref]"]
     assert [f.object for f in crossing] == ["HelmRelease/cnpg-system/barman-cloud"]
     assert "cert-manager" in crossing[0].message
     assert all(f.file and f.file.startswith("infrastructure/") for f in report.findings)

@@ -35,7 +35,7 @@ def resources(facts: TerraformFacts, *types: str, kind: str = "resource") -> Ite
             if not isinstance(block, dict):
                 continue
             for type_, named in block.items():
-                if types and type_ not in types or not isinstance(named, dict):
+                if (types and type_ not in types) or not isinstance(named, dict):
                     continue
                 for name, body in named.items():
                     if isinstance(body, dict):
