@@ -140,3 +140,24 @@ resource "azurerm_key_vault_secret" "backup_storage_account" {
   # See kv_deployer_secrets_officer: the cluster is the wait for role propagation.
   depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer, azurerm_kubernetes_cluster.main]
 }
+
+# `sas` tenants also read their token and the (shared, non-secret) account name.
+resource "azurerm_role_assignment" "secrets_backup_sas" {
+  for_each = local.sas_tenants
+
+  scope                            = azurerm_key_vault_secret.backup_sas[each.key].resource_versionless_id
+  role_definition_name             = "Key Vault Secrets User"
+  principal_id                     = azurerm_user_assigned_identity.secrets[each.key].principal_id
+  principal_type                   = "ServicePrincipal"
+  skip_service_principal_aad_check = true
+}
+
+resource "azurerm_role_assignment" "secrets_backup_storage_account" {
+  for_each = local.sas_tenants
+
+  scope                            = azurerm_key_vault_secret.backup_storage_account[0].resource_versionless_id
+  role_definition_name             = "Key Vault Secrets User"
+  principal_id                     = azurerm_user_assigned_identity.secrets[each.key].principal_id
+  principal_type                   = "ServicePrincipal"
+  skip_service_principal_aad_check = true
+}

@@ -10,7 +10,6 @@ locals {
   flux_platform_substitutions = {
     AZURE_TENANT_ID        = data.azurerm_client_config.current.tenant_id
     KEY_VAULT_NAME         = azurerm_key_vault.main.name
-    CSI_IDENTITY_CLIENT_ID = azurerm_kubernetes_cluster.main.key_vault_secrets_provider[0].secret_identity[0].client_id
     BACKUP_STORAGE_ACCOUNT = azurerm_storage_account.backups.name
     ACME_EMAIL             = local.env.acme_email
   }
@@ -24,7 +23,14 @@ locals {
     if settings.backup_auth == "workload-identity"
   }
 
-  flux_substitutions = merge(local.flux_platform_substitutions, local.flux_backup_client_ids)
+  # SECRETS_CLIENT_ID_<TENANT>: the tenant's own Key Vault identity (SecretProviderClass
+  # `clientID`), one per tenant.
+  flux_secrets_client_ids = {
+    for tenant in keys(local.tenants) :
+    "SECRETS_CLIENT_ID_${upper(replace(tenant, "-", "_"))}" => azurerm_user_assigned_identity.secrets[tenant].client_id
+  }
+
+  flux_substitutions = merge(local.flux_platform_substitutions, local.flux_backup_client_ids, local.flux_secrets_client_ids)
 }
 
 # Multi-tenancy off. By default the AKS extension runs Flux in its multi-tenant lockdown:

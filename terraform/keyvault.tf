@@ -18,12 +18,9 @@ resource "azurerm_key_vault" "main" {
   tags = local.tags
 }
 
-# The CSI driver's identity (created by AKS for key_vault_secrets_provider) reads secrets.
-resource "azurerm_role_assignment" "kv_csi_secrets_user" {
-  scope                = azurerm_key_vault.main.id
-  role_definition_name = "Key Vault Secrets User"
-  principal_id         = azurerm_kubernetes_cluster.main.key_vault_secrets_provider[0].secret_identity[0].object_id
-}
+# No vault-wide reader. The add-on's own identity (key_vault_secrets_provider) sits on
+# every node and any pod that reaches the instance metadata endpoint can use it, so it
+# gets no role here: each tenant reads its secrets with its own workload identity below.
 
 # Whoever runs Terraform writes the generated secrets.
 #
@@ -98,4 +95,60 @@ resource "azurerm_key_vault_secret" "n8n_encryption_key" {
 
   # See kv_deployer_secrets_officer: the cluster is the wait for role propagation.
   depends_on = [azurerm_role_assignment.kv_deployer_secrets_officer, azurerm_kubernetes_cluster.main]
+}
+
+# --- per-tenant Key Vault access (workload identity) --------------------------------
+#
+# One identity per tenant, trusted only for the tenant's ServiceAccount `n8n` (the pods
+# that mount the SecretProviderClass run as it), with Key Vault Secrets User on that
+# tenant's own secrets, one assignment per secret. `mercury verify` (rule
+# tenant-secret-isolation) checks that no identity reachable from one tenant namespace
+# can read another tenant's secret.
+resource "azurerm_user_assigned_identity" "secrets" {
+  for_each = local.tenants
+
+  name                = "id-${local.cluster.name}-${each.key}-secrets"
+  location            = azurerm_resource_group.main.location
+  resource_group_name = azurerm_resource_group.main.name
+  tags                = local.tags
+}
+
+resource "azurerm_federated_identity_credential" "secrets" {
+  for_each = local.tenants
+
+  name                      = "${each.key}-n8n"
+  user_assigned_identity_id = azurerm_user_assigned_identity.secrets[each.key].id
+  issuer                    = azurerm_kubernetes_cluster.main.oidc_issuer_url
+  subject                   = "system:serviceaccount:${each.key}:n8n"
+  audience                  = ["api://AzureADTokenExchange"]
+}
+
+resource "azurerm_role_assignment" "secrets_db_user" {
+  for_each = local.tenants
+
+  scope                            = azurerm_key_vault_secret.db_user[each.key].resource_versionless_id
+  role_definition_name             = "Key Vault Secrets User"
+  principal_id                     = azurerm_user_assigned_identity.secrets[each.key].principal_id
+  principal_type                   = "ServicePrincipal"
+  skip_service_principal_aad_check = true
+}
+
+resource "azurerm_role_assignment" "secrets_db_password" {
+  for_each = local.tenants
+
+  scope                            = azurerm_key_vault_secret.db_password[each.key].resource_versionless_id
+  role_definition_name             = "Key Vault Secrets User"
+  principal_id                     = azurerm_user_assigned_identity.secrets[each.key].principal_id
+  principal_type                   = "ServicePrincipal"
+  skip_service_principal_aad_check = true
+}
+
+resource "azurerm_role_assignment" "secrets_n8n_encryption_key" {
+  for_each = local.tenants
+
+  scope                            = azurerm_key_vault_secret.n8n_encryption_key[each.key].resource_versionless_id
+  role_definition_name             = "Key Vault Secrets User"
+  principal_id                     = azurerm_user_assigned_identity.secrets[each.key].principal_id
+  principal_type                   = "ServicePrincipal"
+  skip_service_principal_aad_check = true
 }

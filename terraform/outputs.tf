@@ -25,9 +25,9 @@ output "key_vault_uri" {
   value = azurerm_key_vault.main.vault_uri
 }
 
-output "csi_identity_client_id" {
-  description = "Client ID the SecretProviderClasses use (userAssignedIdentityID)."
-  value       = azurerm_kubernetes_cluster.main.key_vault_secrets_provider[0].secret_identity[0].client_id
+output "secrets_client_ids" {
+  description = "Per mercury tenant: client ID of its Key Vault workload identity (SecretProviderClass clientID)."
+  value       = { for tenant, identity in azurerm_user_assigned_identity.secrets : tenant => identity.client_id }
 }
 
 output "tenant_id" {

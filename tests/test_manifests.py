@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 K8S_VERSION = "1.35"
 FLUX_PATHS = ["infrastructure/controllers/staging", "infrastructure/configs/staging",
               "apps/staging"]
-CONTRACT_VARS = {"AZURE_TENANT_ID", "KEY_VAULT_NAME", "CSI_IDENTITY_CLIENT_ID",
+CONTRACT_VARS = {"AZURE_TENANT_ID", "KEY_VAULT_NAME",
                  "BACKUP_STORAGE_ACCOUNT", "ACME_EMAIL", "ENVIRONMENT"}
 SAMPLE_GUID = "11111111-2222-3333-4444-555555555555"
 VAR = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -41,7 +41,7 @@ def substitute(text: str) -> str:
         name = match.group(1)
         if name == "ACME_EMAIL":
             return "platform@example.com"
-        if name.endswith("_ID") or name.startswith("BACKUP_CLIENT_ID_"):
+        if name.endswith("_ID") or "_CLIENT_ID_" in name:
             return SAMPLE_GUID
         return "sample" + name.lower().replace("_", "")[:10]
     return VAR.sub(value, text)
@@ -104,8 +104,9 @@ def test_the_validation_rejects_an_invented_field(
 
 def test_only_contract_variables_are_substituted() -> None:
     names = {m for path in FLUX_PATHS for m in VAR.findall(kustomize(REPO / path))}
-    tenants = {f"BACKUP_CLIENT_ID_{t.upper().replace('-', '_')}"
-               for t in load_platform(REPO).tenants}
+    tenants = {f"{prefix}_{t.upper().replace('-', '_')}"
+               for t in load_platform(REPO).tenants
+               for prefix in ("BACKUP_CLIENT_ID", "SECRETS_CLIENT_ID")}
     assert names <= CONTRACT_VARS | tenants
     assert "BACKUP_CLIENT_ID_CUSTOMER1" in names
 
@@ -220,7 +221,11 @@ def test_key_vault_objects_and_synced_secrets(built: dict[str, list[dict[str, An
     spc = by_kind(built["apps/staging"], "SecretProviderClass", "n8n-secrets")["spec"]
     params = spc["parameters"]
     assert all(isinstance(v, str) for v in params.values())
-    assert params["usePodIdentity"] == "false" and params["useVMManagedIdentity"] == "true"
+    # Workload identity of the tenant's own Key Vault identity, never the node's add-on
+    # identity (reachable from any pod through the instance metadata endpoint).
+    assert params["usePodIdentity"] == "false" and params["useVMManagedIdentity"] == "false"
+    assert "userAssignedIdentityID" not in params
+    assert params["clientID"] == SAMPLE_GUID
     objects = [yaml.safe_load(item) for item in yaml.safe_load(params["objects"])["array"]]
     assert {o["objectName"] for o in objects} == {
         "customer1-db-user", "customer1-db-password", "customer1-n8n-encryption-key"}
@@ -245,6 +250,24 @@ def test_every_pod_meets_restricted_pod_security(
             assert ctx["capabilities"]["drop"] == ["ALL"]
         csi = [v for v in pod["volumes"] if "csi" in v]
         assert csi and csi[0]["csi"]["volumeAttributes"] == {"secretProviderClass": "n8n-secrets"}
+        # Mounting pods run as the ServiceAccount the tenant's Key Vault identity trusts.
+        assert pod["serviceAccountName"] == "n8n"
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["azure.workload.identity/use"] == "true"
+
+
+def test_tenant_egress_never_reaches_instance_metadata(
+        built: dict[str, list[dict[str, Any]]]) -> None:
+    policies = [o for o in built["apps/staging"] if o["kind"] == "NetworkPolicy"]
+    blocks = [peer["ipBlock"] for p in policies for rule in p["spec"].get("egress", [])
+              for peer in rule.get("to", []) if "ipBlock" in peer]
+    assert blocks, "no internet egress at all: n8n and barman-cloud need it"
+    for block in blocks:
+        if block["cidr"] == "0.0.0.0/0":
+            assert {"169.254.169.254/32", "168.63.129.16/32"} <= set(block.get("except", []))
+    for policy in policies:
+        for rule in policy["spec"].get("egress", []):
+            assert rule.get("to"), f"{policy['metadata']['name']}: egress to anywhere"
 
 
 def test_sas_overlay_builds_and_validates(repo_copy: Path, crd_schemas: Path) -> None:

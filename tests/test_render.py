@@ -172,12 +172,18 @@ def test_new_environment_gets_its_own_tree(repo_copy: Path) -> None:
 def test_generated_files_hold_no_secret_values(repo_copy: Path) -> None:
     edit_platform(repo_copy, lambda d: add_tenant(d, "acme-corp", auth="sas"))
     render(repo_copy)
-    allowed = {"BACKUP_STORAGE_ACCOUNT", "BACKUP_CLIENT_ID_CUSTOMER1"}
+    allowed = {"BACKUP_STORAGE_ACCOUNT", "BACKUP_CLIENT_ID_CUSTOMER1",
+               "SECRETS_CLIENT_ID_CUSTOMER1", "SECRETS_CLIENT_ID_ACME_CORP"}
     for path in (repo_copy / "apps").rglob("kustomization.yaml"):
         text = path.read_text()
         if not text.startswith(HEADER):
             continue
         assert set(re.findall(r"\$\{(\w+)\}", text)) <= allowed, path
+        # Every tenant reads Key Vault with its own identity, nobody else's.
+        tenant = path.parent.name.upper().replace("-", "_")
+        if path.parent.parent.name == "staging":  # a tenant overlay
+            assert re.findall(r"clientID: \$\{(\w+)\}", text) == [
+                f"SECRETS_CLIENT_ID_{tenant}"]
         assert not re.search(r"^\s*(data|stringData):|kind: Secret$", text, re.M), path
         assert not re.search(r"(password|token|sas)\w*:", text, re.I), path
         names = re.findall(r"objectName: (\S+)", text)

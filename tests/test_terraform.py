@@ -163,12 +163,17 @@ def _contract_substitutions() -> dict[str, str]:
 def test_substitutions_equal_the_contract_table(tf: dict[str, list[dict[str, Any]]]) -> None:
     contract = _contract_substitutions()
     per_tenant = contract.pop("BACKUP_CLIENT_ID_<T>")
+    secrets_per_tenant = contract.pop("SECRETS_CLIENT_ID_<T>").split(",")[0]
     local = locals_of(tf)
     fixed = {key: unwrap(value) for key, value in local["flux_platform_substitutions"].items()}
     assert fixed == contract
     assert unwrap(local["flux_substitutions"]) == (
-        "merge(local.flux_platform_substitutions, local.flux_backup_client_ids)"
+        "merge(local.flux_platform_substitutions, local.flux_backup_client_ids, "
+        "local.flux_secrets_client_ids)"
     )
+    secrets_expr = unwrap(local["flux_secrets_client_ids"])
+    assert secrets_per_tenant.strip("`").replace('["<tenant>"]', "[tenant]") in secrets_expr
+    assert 'upper(replace(tenant, "-", "_"))' in secrets_expr
     # One BACKUP_CLIENT_ID_<T> per workload-identity tenant: a for-expression over the
     # tenants of the environment, reading the identity the contract names.
     per_tenant_expr = unwrap(local["flux_backup_client_ids"])
@@ -193,7 +198,7 @@ def test_operator_outputs(tf: dict[str, list[dict[str, Any]]]) -> None:
     outputs = {name: body for block in tf["output"] for name, body in block.items()}
     assert {
         "cluster_name", "resource_group", "kube_config_command", "key_vault_name",
-        "key_vault_uri", "csi_identity_client_id", "tenant_id", "storage_account_name",
+        "key_vault_uri", "secrets_client_ids", "tenant_id", "storage_account_name",
         "backup_client_ids", "backup_destination_paths", "flux_substitutions",
     } <= set(outputs)
     assert outputs["flux_substitutions"]["value"] == "${local.flux_substitutions}"
@@ -243,18 +248,45 @@ def test_key_vault_uses_rbac_and_role_assignments(tf: dict[str, list[dict[str, A
     assert "enable_rbac_authorization" not in vault
     assert vault["purge_protection_enabled"] is True
     assert vault["name"] == "${local.env.key_vault_name}"
-    roles = {
+    vault_wide = {
         body["role_definition_name"]: body
         for body in blocks(tf, "resource", "azurerm_role_assignment").values()
         if body["scope"] == "${azurerm_key_vault.main.id}"
     }
-    assert roles["Key Vault Secrets User"]["principal_id"] == (
-        "${azurerm_kubernetes_cluster.main.key_vault_secrets_provider[0]"
-        ".secret_identity[0].object_id}"
-    )
-    assert roles["Key Vault Secrets Officer"]["principal_id"] == (
+    # Only the deployer holds a vault-wide role: no reader of every tenant's secrets.
+    assert list(vault_wide) == ["Key Vault Secrets Officer"]
+    assert vault_wide["Key Vault Secrets Officer"]["principal_id"] == (
         "${data.azurerm_client_config.current.object_id}"
     )
+    assert "key_vault_secrets_provider" not in json.dumps(blocks(tf, "resource",
+                                                                 "azurerm_role_assignment"))
+
+
+def test_per_tenant_key_vault_identity(tf: dict[str, list[dict[str, Any]]]) -> None:
+    identity = one(tf, "azurerm_user_assigned_identity", "secrets")
+    assert identity["for_each"] == "${local.tenants}"
+    credential = one(tf, "azurerm_federated_identity_credential", "secrets")
+    assert credential["subject"] == "system:serviceaccount:${each.key}:n8n"
+    assert credential["user_assigned_identity_id"] == (
+        "${azurerm_user_assigned_identity.secrets[each.key].id}")
+    readers = {name: body for name, body in
+               blocks(tf, "resource", "azurerm_role_assignment").items()
+               if body["role_definition_name"] == "Key Vault Secrets User"}
+    per_secret = {name: unwrap(body["scope"]) for name, body in readers.items()}
+    assert per_secret == {
+        "secrets_db_user": "azurerm_key_vault_secret.db_user[each.key].resource_versionless_id",
+        "secrets_db_password":
+            "azurerm_key_vault_secret.db_password[each.key].resource_versionless_id",
+        "secrets_n8n_encryption_key":
+            "azurerm_key_vault_secret.n8n_encryption_key[each.key].resource_versionless_id",
+        "secrets_backup_sas":
+            "azurerm_key_vault_secret.backup_sas[each.key].resource_versionless_id",
+        "secrets_backup_storage_account":
+            "azurerm_key_vault_secret.backup_storage_account[0].resource_versionless_id",
+    }
+    for name, body in readers.items():
+        assert body["principal_id"] == (
+            "${azurerm_user_assigned_identity.secrets[each.key].principal_id}"), name
 
 
 def test_tenant_secrets_are_generated_and_write_only(tf: dict[str, list[dict[str, Any]]]) -> None:

@@ -23,6 +23,11 @@ def backup_client_id_var(tenant: str) -> str:
     return "BACKUP_CLIENT_ID_" + tenant.upper().replace("-", "_")
 
 
+def secrets_client_id_var(tenant: str) -> str:
+    """Flux variable holding the tenant's Key Vault identity client ID (docs/contracts.md)."""
+    return "SECRETS_CLIENT_ID_" + tenant.upper().replace("-", "_")
+
+
 def key_vault_objects(name: str, tenant: Tenant) -> list[tuple[str, str]]:
     """(Key Vault secret name, file alias) pairs the tenant's SecretProviderClass mounts."""
     objects = [
@@ -85,6 +90,7 @@ def tenant_patches(name: str, tenant: Tenant, env: Environment) -> list[dict[str
                             {"schedule": tenant.backup.schedule})
     secrets = _merge_patch("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass",
                            "n8n-secrets", {"parameters": {
+                               "clientID": "${" + secrets_client_id_var(name) + "}",
                                "objects": _objects_parameter(key_vault_objects(name, tenant))}})
     return [ingress, deployment, cluster, store, schedule, secrets]
 

@@ -17,6 +17,7 @@ from mercury.verify.rules.cnpg import (
 )
 from mercury.verify.rules.flux import FluxDependsOnRule, HelmSourceRule, UnsubstitutedVarRule
 from mercury.verify.rules.ingress import DuplicateHostRule, IngressBackendRule, IngressClassRule
+from mercury.verify.rules.isolation import TenantSecretIsolation
 from mercury.verify.rules.n8n import N8nEncryptionKeyRule, N8nProbesRule, N8nReplicasRule
 from mercury.verify.rules.namespaces import NamespaceMissingRule
 from mercury.verify.rules.references import ConfigMapRefRule, PvcRefRule, ServiceAccountRefRule
@@ -47,6 +48,7 @@ CROSS_OBJECT_RULES: list[Rule] = [
     SecretRefRule(),
     SecretDataCommittedRule(),
     CsiReloaderRule(),
+    TenantSecretIsolation(),
     # workloads and services
     ServiceSelectorRule(),
     ServiceTargetPortRule(),

@@ -353,3 +353,12 @@ def _attributes(node: Any, name: str, where: str = "") -> Iterator[tuple[str, An
 
 RULES: list[Rule] = [FluxPathMissing(), SubstitutionMissing(),
                      SubstitutionUnused(), KeyVaultRbac(), TenantIdSource()]
+
+
+def terraform_scope(facts: TerraformFacts) -> Scope:
+    """Variables (defaults) and locals of terraform/, for rules that evaluate expressions."""
+    cached = facts.cache.get("scope")
+    if cached is None:
+        cached = facts.cache["scope"] = _scope(facts)
+    scope: Scope = cached
+    return scope
