@@ -84,8 +84,8 @@ def test_terraform_that_forgets_the_tenants_shows_in_the_plan(
         repo_copy: Path, crd_schemas: Path, capsys: pytest.CaptureFixture[str]) -> None:
     flux_tf = repo_copy / "terraform/flux.tf"
     flux_tf.write_text(flux_tf.read_text().replace(
-        "merge(local.flux_platform_substitutions, local.flux_backup_client_ids)",
-        "local.flux_platform_substitutions"))
+        "merge(local.flux_platform_substitutions, local.flux_backup_client_ids, ",
+        "merge(local.flux_platform_substitutions, "))
     assert main(plan(repo_copy, crd_schemas, "--format", "json")) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["tenants"][0]["terraform"] == "missing BACKUP_CLIENT_ID_CUSTOMER1"
