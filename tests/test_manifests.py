@@ -171,9 +171,13 @@ def test_tenant_objects_follow_the_contract(built: dict[str, list[dict[str, Any]
     assert env["DB_POSTGRESDB_HOST"] == "n8n-db-rw"
     assert env["N8N_HOST"] == "customer1.mercury.kubetest.uk"
     assert env["WEBHOOK_URL"] == "https://customer1.mercury.kubetest.uk/"
-    assert env["N8N_ENCRYPTION_KEY"] == {"secretKeyRef": {"name": "n8n-encryption-key",
-                                                          "key": "N8N_ENCRYPTION_KEY"}}
-    assert env["DB_POSTGRESDB_PASSWORD"]["secretKeyRef"]["name"] == "n8n-db-credentials"
+    # Secrets as files of the Key Vault volume (n8n `_FILE` variables), never in the env.
+    mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["secrets-store"]
+    assert env["N8N_ENCRYPTION_KEY_FILE"] == f"{mount}/n8n-encryption-key"
+    assert env["DB_POSTGRESDB_PASSWORD_FILE"] == f"{mount}/db-password"
+    assert env["DB_POSTGRESDB_USER_FILE"] == f"{mount}/db-user"
+    assert not {"N8N_ENCRYPTION_KEY", "DB_POSTGRESDB_PASSWORD"} & set(env)
+    assert not any("valueFrom" in e for e in container["env"])
     assert container["ports"] == [{"name": "http", "containerPort": 5678, "protocol": "TCP"}]
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz/readiness"
 
