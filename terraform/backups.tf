@@ -24,12 +24,14 @@ resource "azurerm_storage_account" "backups" {
   public_network_access_enabled = true
 
   blob_properties {
-    # A deleted backup or container can be restored for a week.
+    # An overwritten or deleted backup, or a deleted container, stays recoverable for
+    # 30 days: at least as long as the backups' own retention (30d by default).
+    versioning_enabled = true
     delete_retention_policy {
-      days = 7
+      days = 30
     }
     container_delete_retention_policy {
-      days = 7
+      days = 30
     }
   }
 

@@ -31,6 +31,11 @@ resource "azurerm_kubernetes_cluster" "main" {
     type = "SystemAssigned"
   }
 
+  # Patch releases of the pinned minor version and node image updates arrive by
+  # themselves (in the default maintenance windows); minor upgrades stay a code change.
+  automatic_upgrade_channel = "patch"
+  node_os_upgrade_channel   = "NodeImage"
+
   # Azure CNI overlay with the Cilium data plane: pods get overlay IPs (no VNet sizing),
   # and Cilium enforces the tenants' NetworkPolicies (default-deny per namespace).
   network_profile {

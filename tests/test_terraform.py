@@ -225,6 +225,8 @@ def test_aks_cluster_settings(tf: dict[str, list[dict[str, Any]]]) -> None:
     assert aks["workload_identity_enabled"] is True
     (provider,) = aks["key_vault_secrets_provider"]
     assert provider["secret_rotation_enabled"] is True
+    assert aks["automatic_upgrade_channel"] == "patch"
+    assert aks["node_os_upgrade_channel"] == "NodeImage"
 
 
 def test_kubernetes_version_variable_falls_back_to_platform_yaml(
@@ -320,6 +322,11 @@ def test_backup_storage_account_is_private(tf: dict[str, list[dict[str, Any]]]) 
     assert account["min_tls_version"] == "TLS1_2"
     assert account["https_traffic_only_enabled"] is True
     assert account["allow_nested_items_to_be_public"] is False
+    (blob,) = account["blob_properties"]
+    assert blob["versioning_enabled"] is True
+    (deleted,) = blob["delete_retention_policy"]
+    (containers,) = blob["container_delete_retention_policy"]
+    assert deleted["days"] >= 30 and containers["days"] >= 30
 
 
 def test_per_tenant_backup_resources(tf: dict[str, list[dict[str, Any]]]) -> None:
