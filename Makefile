@@ -1,6 +1,8 @@
 # Two entry points, both from a fresh clone:
 #   make plan   set up .venv and run `mercury plan` on the bundled platform
-#   make test   set up .venv, the test tools (Azurite) and run the whole test suite
+#   make test   set up .venv, the test tools (Azurite, `make tools`) and run the whole test suite
+#   make tools  build the ecosystem's Go tools (kube-apiserver, etcd, flux, kubeconform, helm,
+#               kwok) from the Go module proxy into .tools/bin/, pinned by tools/<name>/go.sum
 # The venv is made from /usr/bin/python3 so the postgres user can read it
 # (barman-cloud runs as PostgreSQL's archive_command in the backup tests).
 
@@ -11,7 +13,7 @@ SCHEMAS ?= $(wildcard ../shared/schemas/crds)
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup plan test lint bench clean
+.PHONY: setup plan test lint bench clean tools
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -25,10 +27,52 @@ setup: $(STAMP)
 	mkdir -p .tools/azurite
 	npm install --silent --no-audit --no-fund --prefix .tools/azurite azurite@3
 
+# Each tool is a small module of ours under tools/<name>/ (go.mod + go.sum, and a main.go
+# where upstream has no buildable main package of its own): `go install pkg@version` refuses
+# modules with replace directives (k8s.io/kubernetes, etcd, flux), and go.sum pins every
+# dependency. The binary is the stamp: rebuilt only when its module files change. Built to
+# a temporary name first, so an interrupted build leaves no half-written tool behind.
+GO        ?= go
+TOOLS_BIN := .tools/bin
+GO_TOOLS  := kube-apiserver etcd flux kubeconform helm kwok
+GO_ENV    := GOTOOLCHAIN=local GOFLAGS='-mod=mod -buildvcs=false'
+# The package each module builds: its own main.go (.) or the upstream command it requires.
+PKG_kube-apiserver := .
+PKG_etcd           := .
+PKG_flux           := github.com/fluxcd/flux2/v2/cmd/flux
+PKG_kubeconform    := github.com/yannh/kubeconform/cmd/kubeconform
+PKG_helm           := helm.sh/helm/v4/cmd/helm
+PKG_kwok           := sigs.k8s.io/kwok/cmd/kwok
+
+$(TOOLS_BIN)/%: tools/%/go.mod tools/%/go.sum
+	@command -v $(GO) >/dev/null || { echo "make tools: needs Go 1.26 (\`$(GO)\` not found)"; exit 2; }
+	mkdir -p $(TOOLS_BIN)
+	cd tools/$* && $(GO_ENV) $(GO) build -o $(CURDIR)/$@.tmp $(PKG_$*)
+	mv -f $@.tmp $@
+
+$(TOOLS_BIN)/kube-apiserver $(TOOLS_BIN)/etcd: $(TOOLS_BIN)/%: tools/%/main.go
+
+# flux embeds its install manifests (cmd/flux/manifests/*.yaml), which upstream generates
+# before building and the module zip lacks: build a writable copy of the pinned module
+# (from the module cache, hash-checked by tools/flux/go.sum) with a placeholder there.
+# `flux build` / `flux diff` work; `flux install` has no manifests in this build.
+FLUX_SRC := .tools/src/flux2
+$(TOOLS_BIN)/flux: tools/flux/go.mod tools/flux/go.sum
+	mkdir -p $(TOOLS_BIN) .tools/src
+	src=$$(cd tools/flux && $(GO_ENV) $(GO) list -m -f '{{.Dir}}' github.com/fluxcd/flux2/v2) \
+	  && rm -rf $(FLUX_SRC) && cp -r "$$src" $(FLUX_SRC) && chmod -R u+w $(FLUX_SRC)
+	mkdir -p $(FLUX_SRC)/cmd/flux/manifests
+	echo '# not embedded: built by mercury for `flux build` and `flux diff`' \
+	  > $(FLUX_SRC)/cmd/flux/manifests/placeholder.yaml
+	cd $(FLUX_SRC) && $(GO_ENV) $(GO) build -o $(CURDIR)/$@.tmp ./cmd/flux
+	mv -f $@.tmp $@
+
+tools: $(addprefix $(TOOLS_BIN)/,$(GO_TOOLS))
+
 plan: setup
 	$(VENV)/bin/mercury plan $(if $(SCHEMAS),--schema-location $(SCHEMAS))
 
-test: setup .tools/azurite/node_modules/.bin/azurite-blob
+test: setup tools .tools/azurite/node_modules/.bin/azurite-blob
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/pytest -q

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from mercury.ops.kube import Kube
 from mercury.ops.snapshot import collect_snapshot, load_snapshot, snapshot_from, snapshot_json
 from mercury.ops.status import DEGRADED, DOWN, OK, fleet_status, tenant_status
 
+MERCURY = str(Path(sys.executable).with_name("mercury"))
 SNAPS = Path(__file__).parent / "snapshots"
 REPO = Path(__file__).resolve().parent.parent
 SECRET_VALUE = "c2VjcmV0LXZhbHVlLWRvLW5vdC1zaG93"  # a base64 value in healthy.json
@@ -72,6 +76,49 @@ def test_snapshot_json_round_trips() -> None:
     assert again == snap
 
 
+@pytest.mark.parametrize(("text", "why"), [
+    ('{"Pod": "x"}', "Pod: must be a list"),
+    ('{"pods": []}', "unknown key 'pods'"),
+    ('{"takenAt": "yesterday", "Pod": []}', "takenAt 'yesterday'"),
+    ('{"Pod": [{"kind": "Pod", "metadata": {"name": "p"}}]}', "metadata.namespace missing"),
+    ('{"Pod": [{"kind": "Pod", "metadata": "p"}]}', "metadata.name missing"),
+    ('{"Pod": [7]}', "no objects of a kind"),
+    ('{}', "no objects of a kind"),
+    ('{"Deployment": [{"kind": "Deployment", "metadata": {"name": "n8n", "namespace": "t"},'
+     ' "status": {"readyReplicas": "1"}}]}', "status.readyReplicas is '1', not an integer"),
+    ('{"Cluster": [{"kind": "Cluster", "apiVersion": "postgresql.cnpg.io/v1", "metadata":'
+     ' {"name": "n8n-db", "namespace": "t"}, "status": {"conditions": {"type": "x"}}}]}',
+     "status.conditions is not a list"),
+])
+def test_malformed_snapshot_is_refused_naming_why(tmp_path: Path, text: str, why: str) -> None:
+    bad = tmp_path / "snap.json"
+    bad.write_text(text)
+    with pytest.raises(InputError, match=re.escape(why)) as caught:
+        load_snapshot(bad)
+    assert str(caught.value).startswith(f"{bad}: not a usable snapshot: ")
+
+
+def test_malformed_snapshot_exits_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "snap.json"
+    bad.write_text('{"Pod": [{"kind": "Pod", "metadata": {"name": "p"}}]}')
+    for argv in (["status", "--snapshot", str(bad)], ["doctor", "customer1", "--snapshot",
+                                                       str(bad), "--repo", str(tmp_path)]):
+        done = subprocess.run([MERCURY, *argv], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2, done
+        assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_save_snapshot_under_a_file_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    done = subprocess.run([MERCURY, "status", "--snapshot",
+                           str(SNAPS / "healthy.json"), "--repo", str(tmp_path),
+                           "--save-snapshot", str(tmp_path / "file" / "snap.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert len(done.stderr.strip().splitlines()) == 1 and "file" in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("text", ["{not json", '"a string"'])
 def test_unreadable_snapshot_is_input_error(tmp_path: Path, text: str) -> None:
     bad = tmp_path / "snap.json"
@@ -95,10 +142,10 @@ class FakeKube(Kube):
         self.calls.append(args)
         if resource == "secrets":
             raise ClusterError('kubectl: Error from server (Forbidden): secrets is forbidden: '
-                               'User "dev" cannot list resource "secrets"')
+                               'User "dev" cannot list resource "secrets"', reason="Forbidden")
         if (resource, ns) not in self.answers:
             raise ClusterError(f'kubectl: error: the server doesn\'t have a resource type '
-                               f'"{resource}"')
+                               f'"{resource}"', reason="NotFound")
         return {"items": self.answers[(resource, ns)]}
 
 
@@ -134,7 +181,8 @@ def test_collect_snapshot_tolerates_missing_crds_and_rbac() -> None:
 def test_collect_snapshot_passes_real_cluster_errors() -> None:
     class Down(FakeKube):
         def _run(self, args: list[str], stdin: str | None = None) -> dict[str, Any]:
-            raise ClusterError("cannot reach the cluster (check KUBECONFIG / --context)")
+            raise ClusterError("cannot reach the cluster (check KUBECONFIG / --context)",
+                               reason="Unreachable")
 
     with pytest.raises(ClusterError, match="cannot reach"):
         collect_snapshot(kube=Down({}))
@@ -263,3 +311,38 @@ def test_cli_with_the_real_platform_file(tmp_path: Path) -> None:
     shutil.copy(REPO / "platform.yaml", tmp_path / "platform.yaml")
     assert status_cli.platform_tenants(tmp_path, None) == ["customer1"]
     assert status_cli.platform_tenants(tmp_path / "nowhere", None) is None
+
+
+def test_collect_reads_each_kind_once_across_namespaces() -> None:
+    pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": ns}}
+            for ns in ("t1", "t2", "t3", "other")]
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": ns, "labels": {"mercury.io/tenant": ns}}}
+                  for ns in ("t1", "t2", "t3")]
+    answers: dict[tuple[str, str | None], list[dict[str, Any]]] = {
+        ("namespaces", None): namespaces, ("pods", None): pods,
+        **{(r, None): [] for r in ("deployments.apps", "services", "events", "endpoints")}}
+    kube = FakeKube(answers)
+    snap = collect_snapshot(kube=kube)
+    pod_calls = [c for c in kube.calls if c[1] == "pods"]
+    assert pod_calls == [["get", "pods", "-A", "-o", "json"]]
+    assert sorted(p["metadata"]["namespace"] for p in snap.pods) == ["t1", "t2", "t3"]
+    # secrets are forbidden cluster-wide and per namespace: one try each, then missing
+    assert [c[2:4] for c in kube.calls if c[1] == "secrets"] == [
+        ["-A", "-o"], ["-n", "t1"], ["-n", "t2"], ["-n", "t3"]]
+    assert "secrets" in snap.missing and "pods" not in snap.missing
+
+
+def test_kubectl_errors_are_typed_by_the_servers_reason() -> None:
+    from mercury.errors import ToolError
+    from mercury.ops.kube import _reason
+
+    def err(stderr: str) -> ToolError:
+        return ToolError("kubectl get", 1, stderr=stderr)
+
+    assert _reason(err('Error from server (Forbidden): pods is forbidden: User "u" cannot '
+                       'list resource "pods"')) == "Forbidden"
+    assert _reason(err('error: the server doesn\'t have a resource type "x"')) == "NotFound"
+    assert _reason(err("The connection to the server 127.0.0.1:1 was refused - did you "
+                       "specify the right host or port?")) == "Unreachable"
+    assert _reason(err("something else")) is None

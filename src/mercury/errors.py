@@ -41,4 +41,12 @@ class ToolError(MercuryError):
 
 
 class ClusterError(MercuryError):
-    """The Kubernetes API could not be reached or refused a request."""
+    """The Kubernetes API could not be reached or refused a request.
+
+    `reason` is the API's machine-readable Status reason (Forbidden, NotFound, ...) when
+    the server answered, "Unreachable" when it did not, None otherwise: callers decide
+    on it, never on the message's wording."""
+
+    def __init__(self, message: str, *, reason: str | None = None):
+        self.reason = reason
+        super().__init__(message)

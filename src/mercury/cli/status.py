@@ -76,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
     expected = platform_tenants(args.repo, args.env)
     snap = get_snapshot(args, expected)
     if args.save_snapshot is not None:
-        write_atomic(args.save_snapshot, json.dumps(snapshot_json(snap), indent=2) + "\n")
+        try:
+            write_atomic(args.save_snapshot, json.dumps(snapshot_json(snap), indent=2) + "\n")
+        except OSError as exc:  # a file where a directory belongs, read-only, full disk
+            raise InputError(f"cannot write snapshot: {exc.strerror or exc}",
+                             file=str(args.save_snapshot)) from None
     fleet = fleet_status(snap, expected)
     if args.format == "json":
         print(json.dumps(fleet.as_json(), indent=2))

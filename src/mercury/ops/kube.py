@@ -8,6 +8,7 @@ becomes one ClusterError line (exit 2).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,14 @@ import yaml
 from mercury.errors import ClusterError, ToolError
 from mercury.exec import Command, resolve_tool
 
-_UNREACHABLE = ("connection refused", "no configuration has been provided",
+_UNREACHABLE = ("connection refused", "was refused", "no configuration has been provided",
                 "unable to connect", "i/o timeout", "no such host", "current-context",
                 "the server has asked for the client to provide credentials")
+# kubectl prints the API's Status reason verbatim: `Error from server (Forbidden): ...`.
+_SERVER_REASON = re.compile(r"Error from server \((\w+)\)")
+# kubectl's own discovery answer for a kind the server does not serve (no CRD): the
+# server's equivalent is a 404 NotFound.
+_NO_TYPE = "the server doesn't have a resource type"
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class Kube:
         try:
             out = Command(argv, timeout=self.timeout, input=stdin).run().stdout
         except ToolError as exc:
-            raise ClusterError(_one_line(exc)) from None
+            raise ClusterError(_one_line(exc), reason=_reason(exc)) from None
         try:
             data = json.loads(out) if out.strip() else {}
         except json.JSONDecodeError as exc:
@@ -67,6 +73,19 @@ class Kube:
         stream = yaml.safe_dump_all(objects, sort_keys=False)
         return self._run(["apply", "--server-side", "--force-conflicts",
                           "--field-manager", "mercury", "-f", "-", "-o", "json"], stdin=stream)
+
+
+def _reason(exc: ToolError) -> str | None:
+    """The typed cause of a failed kubectl call (see ClusterError.reason)."""
+    text = exc.stderr or exc.stdout
+    match = _SERVER_REASON.search(text)
+    if match:
+        return match.group(1)
+    if _NO_TYPE in text:
+        return "NotFound"
+    if any(marker in text.lower() for marker in _UNREACHABLE):
+        return "Unreachable"
+    return None
 
 
 def _one_line(exc: ToolError) -> str:

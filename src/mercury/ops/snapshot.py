@@ -9,6 +9,8 @@ cluster access. Secret values never enter a Snapshot: only names, types and key 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +79,10 @@ class Snapshot:
     secrets: list[Obj] = field(default_factory=list)
     nodes: list[Obj] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # resource types the cluster lacks
+    # attr -> namespace -> objects; built on first lookup, dropped by add(). Status of
+    # 1,000 tenants makes ~20 lookups each: a scan per lookup would be quadratic.
+    _index: dict[str, dict[str, list[Obj]]] = field(default_factory=dict, compare=False,
+                                                    repr=False)
 
     def add(self, obj: Obj) -> bool:
         """File one object under its kind; False when it is not a kind we look at."""
@@ -94,10 +100,17 @@ class Snapshot:
                    "metadata": {"name": name_of(obj)},
                    "spec": {"providerID": (obj.get("spec") or {}).get("providerID", "")}}
         getattr(self, attr).append(obj)
+        self._index.pop(attr, None)
         return True
 
     def in_ns(self, attr: str, namespace: str) -> list[Obj]:
-        return [o for o in getattr(self, attr) if ns_of(o) == namespace]
+        index = self._index.get(attr)
+        if index is None:
+            index = defaultdict(list)
+            for obj in getattr(self, attr):
+                index[ns_of(obj)].append(obj)
+            self._index[attr] = index
+        return index.get(namespace, [])
 
     def get(self, attr: str, namespace: str, name: str) -> Obj | None:
         return next((o for o in self.in_ns(attr, namespace) if name_of(o) == name), None)
@@ -114,8 +127,7 @@ class Snapshot:
     def has_namespace(self, namespace: str) -> bool:
         if any(name_of(n) == namespace for n in self.namespaces):
             return True
-        return any(ns_of(o) == namespace for _, attr in KINDS.values()
-                   for o in getattr(self, attr))
+        return any(self.in_ns(attr, namespace) for _, attr in KINDS.values())
 
 
 def name_of(obj: Obj) -> str:
@@ -214,6 +226,68 @@ def snapshot_from(data: Any, *, taken_at: datetime | None = None) -> Snapshot:
     return snap
 
 
+# Kinds without a namespace; every other object in a snapshot must name one.
+CLUSTER_SCOPED = ("Namespace", "Node", "IngressClass")
+_INT_FIELDS = {"Deployment": (("spec", "replicas"), ("status", "readyReplicas")),
+               "Cluster": (("spec", "instances"), ("status", "instances"),
+                           ("status", "readyInstances"))}
+
+
+def snapshot_problem(data: Any) -> str | None:
+    """Why `data` is not a snapshot the checks can trust, or None. A malformed file must
+    not read as "no problems" (objects silently dropped) nor as a false CRITICAL (a
+    wrong type taken for a missing object), so the shapes the checks rely on are checked
+    here once, where the file is named, instead of in every check."""
+    if isinstance(data, dict):
+        if "takenAt" in data and maybe_time(data["takenAt"]) is None:
+            return f"takenAt {data['takenAt']!r} is not an RFC 3339 time"
+        if "missing" in data and not (isinstance(data["missing"], list) and all(
+                isinstance(m, str) for m in data["missing"])):
+            return "missing: must be a list of resource names"
+        for key, value in data.items():
+            if key in ("takenAt", "missing", "items", "apiVersion", "kind", "metadata"):
+                continue
+            if key not in KINDS:
+                return f"unknown key {key!r} (expected a kind: {', '.join(KINDS)})"
+            if not isinstance(value, list | dict):
+                return f"{key}: must be a list of objects, not {type(value).__name__}"
+    objects = _objects(data)
+    for number, obj in enumerate(objects, 1):
+        where = f"object {number} ({obj.get('kind') or 'no kind'})"
+        problem = _object_problem(obj)
+        if problem:
+            return f"{where}: {problem}"
+    if not any(o.get("kind") in KINDS for o in objects):
+        return "no objects of a kind status/doctor look at"
+    return None
+
+
+def _object_problem(obj: Obj) -> str | None:
+    kind = obj.get("kind")
+    meta = obj.get("metadata")
+    if not isinstance(kind, str) or not kind:
+        return "no kind"
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        return "metadata.name missing or not a string"
+    if kind not in KINDS:
+        return None  # kubectl listings hold other kinds too: ignored, not judged
+    if kind not in CLUSTER_SCOPED and not (isinstance(meta.get("namespace"), str)
+                                           and meta["namespace"]):
+        return f"{meta['name']}: metadata.namespace missing (a {kind} is namespaced)"
+    for part in ("spec", "status"):
+        if part in obj and not isinstance(obj[part], dict | None):
+            return f"{meta['name']}: {part} is not an object"
+    conditions = (obj.get("status") or {}).get("conditions")
+    if conditions is not None and not (isinstance(conditions, list)
+                                       and all(isinstance(c, dict) for c in conditions)):
+        return f"{meta['name']}: status.conditions is not a list of objects"
+    for part, key in _INT_FIELDS.get(kind, ()):
+        value = (obj.get(part) or {}).get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"{meta['name']}: {part}.{key} is {value!r}, not an integer"
+    return None
+
+
 def load_snapshot(path: Path) -> Snapshot:
     """Read a saved snapshot: `{"takenAt": ..., "Pod": [...], ...}` (kind -> list of
     objects, or -> a List), or the output of `kubectl get a,b,c -A -o json`.
@@ -224,8 +298,18 @@ def load_snapshot(path: Path) -> Snapshot:
         raise InputError(f"cannot read snapshot: {exc.strerror}", file=str(path)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", file=str(path)) from None
+    except RecursionError:
+        raise InputError("nested too deeply to be a snapshot", file=str(path)) from None
     if not isinstance(data, dict | list):
         raise InputError("a snapshot is a JSON object or list", file=str(path))
+    try:
+        problem = snapshot_problem(data)
+    except RecursionError:
+        raise InputError("nested too deeply to be a snapshot", file=str(path)) from None
+    if problem:
+        raise InputError(f"not a usable snapshot: {problem}", file=str(path))
     return snapshot_from(data)
 
 
@@ -246,16 +330,43 @@ def _optional(snap: Snapshot, kube: Kube, resource: str, **kwargs: Any) -> list[
     try:
         return kube.get_all(resource, **kwargs)
     except ClusterError as exc:
-        if not any(m in str(exc) for m in ("doesn't have a resource type", "forbidden")):
+        if exc.reason not in ("NotFound", "Forbidden"):
             raise
         snap.missing.append(resource)
         return []
 
 
+def _namespaced(kube: Kube, resource: str, namespaces: list[str]
+                ) -> tuple[list[Obj], bool]:
+    """Every object of one kind in `namespaces`, and whether the kind is readable.
+    One list across all namespaces when there are several (1,000 tenants: one call, not
+    1,000); per namespace when the user may not list cluster-wide (a namespaced Role)."""
+    wanted = set(namespaces)
+    if len(wanted) > 1:
+        try:
+            return [o for o in kube.get_all(resource) if ns_of(o) in wanted], True
+        except ClusterError as exc:
+            if exc.reason not in ("NotFound", "Forbidden"):
+                raise
+            if exc.reason == "NotFound":
+                return [], False
+    found: list[Obj] = []
+    readable = False
+    for ns in sorted(wanted):
+        try:
+            found += kube.get_all(resource, namespace=ns)
+            readable = True
+        except ClusterError as exc:
+            if exc.reason not in ("NotFound", "Forbidden"):
+                raise
+    return found, readable
+
+
 def collect_snapshot(namespaces: list[str] | None = None, kube: Kube | None = None
                      ) -> Snapshot:
     """Read the cluster through kubectl: Flux objects, IngressClasses, and every kind
-    above in each tenant namespace (default: namespaces labelled mercury.io/tenant)."""
+    above in each tenant namespace (default: namespaces labelled mercury.io/tenant).
+    Each kind is read once (across namespaces), a few reads at a time."""
     kube = kube or Kube()
     snap = Snapshot()
     for resource in ("kustomizations.kustomize.toolkit.fluxcd.io",
@@ -270,10 +381,15 @@ def collect_snapshot(namespaces: list[str] | None = None, kube: Kube | None = No
     for obj in kube.get_all("namespaces", selector=selector):
         if namespaces is None or name_of(obj) in namespaces:
             snap.add(obj)
-    for ns in namespaces or [name_of(n) for n in snap.namespaces]:
-        for resource in NAMESPACED:
-            if resource in snap.missing:
-                continue
-            for obj in _optional(snap, kube, resource, namespace=ns):
+    tenant_ns = namespaces or [name_of(n) for n in snap.namespaces]
+    if not tenant_ns:
+        return snap
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reads = [(r, pool.submit(_namespaced, kube, r, tenant_ns)) for r in NAMESPACED]
+        for resource, future in reads:  # in NAMESPACED order: the snapshot is stable
+            objects, readable = future.result()
+            if not readable:
+                snap.missing.append(resource)
+            for obj in objects:
                 snap.add(obj)
     return snap
