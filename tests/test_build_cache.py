@@ -63,9 +63,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     seen: list[list[str]] = []
     real = kustomize_mod._run_wrapper
 
-    def counting(where: Path, written: list[str], timeout: float, origins: bool = True) -> str:
+    def counting(where: Path, written: list[str], timeout: float, origins: bool = True,
+                 overlay: kustomize_mod.Overlay | None = None) -> str:
         seen.append(written)
-        return real(where, written, timeout, origins)
+        return real(where, written, timeout, origins, overlay)
 
     monkeypatch.setattr(kustomize_mod, "_run_wrapper", counting)
     return seen

@@ -192,10 +192,13 @@ def test_plain_kustomize_directory_is_one_pseudo_kustomization(
     assert json.loads(out)["summary"]["objects"] == 3
 
 
-def test_nothing_to_check_says_so_and_exits_0(capsys: pytest.CaptureFixture[str],
-                                              tmp_path: Path) -> None:
-    code, out, _ = _verify(capsys, str(tmp_path))
-    assert code == 0 and "nothing to check" in out
+def test_nothing_to_check_is_unusable_input(capsys: pytest.CaptureFixture[str],
+                                            tmp_path: Path) -> None:
+    """Nothing checked must never be green (issue 9): exit 2 with one line."""
+    code, _, err = _verify(capsys, str(tmp_path))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"mercury: error: no Flux Kustomization or kustomization.yaml found in {tmp_path}"]
 
 
 @pytest.mark.parametrize("argv, message", [

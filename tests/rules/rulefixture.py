@@ -26,6 +26,7 @@ import hcl2
 import yaml
 
 from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, Origin
+from mercury.builder.substitute import is_disabled, substitute
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding
 from mercury.verify.rules.base import Rule
@@ -95,8 +96,21 @@ def build_context(docs: Iterable[tuple[Any, str]], root: Path | None = None) -> 
         if current is None:
             current = BuildResult(FluxKustomization(name="apps", path="."))
             builds.append(current)
-        current.objects.append(K8sObject(doc, current.kustomization.name, Origin(file)))
+        obj = K8sObject(doc, current.kustomization.name, Origin(file))
+        current.objects.append(obj)
+        _substitute(current, obj)
     return VerifyContext(root=root or Path("."), builds=builds, terraform=facts)
+
+
+def _substitute(build: BuildResult, obj: K8sObject) -> None:
+    """What the builder records: the `${VAR}`s a postBuild leaves unresolved (unknown
+    when a substituteFrom object is not among the fixture's documents)."""
+    ks = build.kustomization
+    if not ks.has_post_build or ks.substitute_from or is_disabled(obj.body):
+        return
+    _, missing = substitute(yaml.safe_dump(obj.body), ks.substitute)
+    if missing:
+        build.unresolved[str(obj.ref)] = missing
 
 
 def run_rule(rule: Rule, ctx: VerifyContext) -> list[Finding]:

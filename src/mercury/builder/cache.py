@@ -8,8 +8,8 @@ CI run for a PR that touches one tenant, reuses every other build's stored outpu
 The key is a sha256 over: the kubectl binary (path, size, mtime), the wrapper's resource
 paths exactly as written (origin paths in the output are relative to the wrapper, so the
 same strings give the same origins), and the bytes of every input file: for a directory
-every regular file directly in it, plus whatever its kustomization file names: every
-single-line string value that resolves to an existing file or directory (a directory is
+every regular file directly in it, plus whatever its kustomization file names
+(`inputs.kustomization_refs`, the walker every part of mercury shares; a directory is
 hashed the same way, recursively). Over-inclusion only costs a miss. A remote reference
 (URL, git@, github.com/) or an absolute path makes the build uncacheable.
 
@@ -26,16 +26,17 @@ import os
 import time
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from mercury.builder.inputs import (
+    is_remote,
+    kustomization_file,
+    kustomization_refs,
+    load_kustomization,
+)
 from mercury.fsutil import write_atomic
 
-FORMAT = "mercury-kustomize-cache-v1"
+FORMAT = "mercury-kustomize-cache-v2"
 MAX_AGE_DAYS = 14
-_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-_REMOTE_PREFIXES = ("git@", "github.com/", "gitlab.com/", "bitbucket.org/")
 _IN_PROGRESS = "in-progress"
 
 
@@ -62,17 +63,6 @@ def tool_identity(path: str) -> str:
 
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string (keys included) in a parsed YAML value."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []
 
 
 class InputHasher:
@@ -104,7 +94,7 @@ class InputHasher:
         files = sorted((e.name, e.path) for e in os.scandir(path) if e.is_file())
         for name, file in files:
             h.update(f"{name}\0{_file_digest(Path(file))}\n".encode())
-        kfile = next((path / n for n in _KUSTOMIZATION_FILES if (path / n).is_file()), None)
+        kfile = kustomization_file(path)
         for ref in self._references(kfile) if kfile is not None else []:
             target = path / ref
             digest = self._dir(target) if target.is_dir() else _file_digest(target)
@@ -113,25 +103,16 @@ class InputHasher:
 
     @staticmethod
     def _references(kfile: Path) -> list[str]:
-        """The strings of a kustomization file that name an existing local path."""
-        try:
-            data = yaml.load(kfile.read_bytes(), Loader=yaml.CSafeLoader)
-        except yaml.YAMLError:
-            return []  # kustomize fails on it; the file's bytes are hashed already
+        """The local paths a kustomization file names (inputs.kustomization_refs)."""
         refs = []
-        for text in _strings(data):
-            if "\n" in text or not text.strip():
-                continue  # inline patches and other blocks are not paths
-            if "://" in text or text.startswith(_REMOTE_PREFIXES):
-                raise Uncacheable(f"remote reference {text!r} in {kfile}")
-            for candidate in (text, text.partition("=")[2]):  # generator `key=path`
-                if not candidate:
-                    continue
-                target = kfile.parent / candidate
-                if os.path.isabs(candidate) and target.exists():
-                    raise Uncacheable(f"absolute path {candidate!r} in {kfile}")
-                if target.exists():
-                    refs.append(candidate)
+        for ref in kustomization_refs(load_kustomization(kfile)):
+            if is_remote(ref):
+                raise Uncacheable(f"remote reference {ref!r} in {kfile}")
+            target = kfile.parent / ref
+            if os.path.isabs(ref) and target.exists():
+                raise Uncacheable(f"absolute path {ref!r} in {kfile}")
+            if target.exists():
+                refs.append(ref)
         return refs
 
 

@@ -63,29 +63,55 @@ def _list(parent: dict[str, Any], key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def from_yaml_doc(doc: YamlDoc) -> FluxKustomization:
-    body = doc.body or {}
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def from_body(body: dict[str, Any], origin: Origin) -> FluxKustomization:
+    """A Flux Kustomization object (as declared, or as its parent's build produced it)."""
     meta = _dict(body, "metadata")
     spec = _dict(body, "spec")
     post = _dict(spec, "postBuild")
-    subst = _dict(post, "substitute")
-    deps = _list(spec, "dependsOn")
     refs = _list(post, "substituteFrom")
+    namespace = str(meta.get("namespace") or "flux-system")
+    source = _dict(spec, "sourceRef")
+    common = _dict(spec, "commonMetadata")
+    depends = []
+    for dep in _list(spec, "dependsOn"):
+        if isinstance(dep, dict) and dep.get("name"):
+            dep_ns = dep.get("namespace")
+            depends.append(f"{dep_ns}/{dep['name']}" if dep_ns else str(dep["name"]))
     return FluxKustomization(
         name=str(meta.get("name", "")),
         path=str(spec.get("path") or ".").removeprefix("./").strip("/") or ".",
-        namespace=str(meta.get("namespace") or "flux-system"),
-        depends_on=[str(d.get("name")) for d in deps if isinstance(d, dict) and d.get("name")],
-        substitute={str(k): "" if v is None else str(v) for k, v in subst.items()},
+        namespace=namespace,
+        depends_on=depends,
+        substitute=_str_map(post.get("substitute")),
         substitute_from=[(str(r.get("kind", "")), str(r.get("name", "")),
                           r.get("optional") is True) for r in refs if isinstance(r, dict)],
         target_namespace=spec.get("targetNamespace") or None,
         prune=spec.get("prune") is True,
-        origin=Origin(doc.file, doc.line),
+        origin=origin,
         interval_seconds=_seconds(spec.get("interval")),
         declared_in="yaml",
         has_post_build="postBuild" in spec,
+        source=(str(source.get("kind") or "GitRepository"),
+                str(source.get("namespace") or namespace), str(source.get("name")))
+        if source.get("name") else None,
+        patches=[p for p in _list(spec, "patches") if isinstance(p, dict)],
+        components=[str(c) for c in _list(spec, "components") if isinstance(c, str)],
+        name_prefix=spec.get("namePrefix") or None,
+        name_suffix=spec.get("nameSuffix") or None,
+        common_labels=_str_map(common.get("labels")),
+        common_annotations=_str_map(common.get("annotations")),
+        images=[i for i in _list(spec, "images") if isinstance(i, dict)],
     )
+
+
+def from_yaml_doc(doc: YamlDoc) -> FluxKustomization:
+    return from_body(doc.body or {}, Origin(doc.file, doc.line))
 
 
 def _yaml_kustomizations(root: Path, env: str | None) -> tuple[list[FluxKustomization],

@@ -52,6 +52,29 @@ class FluxKustomization:
     declared_in: str = "yaml"
     # Flux substitutes only when postBuild is set (vars from substitute and/or substituteFrom)
     has_post_build: bool = False
+    # spec.sourceRef (kind, namespace, name); None: the repository's own source
+    source: tuple[str, str, str] | None = None
+    # the Kustomization whose build applies this one (ObjRef string); None for a root
+    parent: str | None = None
+    # AKS flux configuration name: the extension names the object "<config>-<name>"
+    config: str | None = None
+    # Flux build fields kustomize-controller adds on top of the path's kustomization
+    patches: list[Any] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    name_prefix: str | None = None
+    name_suffix: str | None = None
+    common_labels: dict[str, str] = field(default_factory=dict)
+    common_annotations: dict[str, str] = field(default_factory=dict)
+    images: list[Any] = field(default_factory=list)
+    # variables substituteFrom provides without a known value (SOPS Secret keys)
+    substitute_opaque: set[str] = field(default_factory=set)
+    # False when a substituteFrom object was not found in the build (values unknown)
+    substitute_complete: bool = True
+
+    @property
+    def object_name(self) -> str:
+        """The object's name in the cluster (AKS prefixes the configuration name)."""
+        return f"{self.config}-{self.name}" if self.config else self.name
 
     @property
     def ref(self) -> ObjRef:
@@ -67,6 +90,8 @@ class K8sObject:
     origin: Origin = field(default_factory=Origin)
     # Secret values wiped after the build ("data.KEY" / "stringData.KEY" that held a value)
     redacted: list[str] = field(default_factory=list)
+    # SOPS-encrypted in git (its `sops:` metadata removed, as Flux decrypts before applying)
+    encrypted: bool = False
 
     @property
     def api_version(self) -> str:

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mercury.builder.discover import discover
 from mercury.builder.kustomize import (
+    Overlay,
+    cause_line,
     kustomize_build,
     parse_documents,
     pop_origin,
     split_documents,
 )
 from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, Origin
+from mercury.builder.reconcile import Reconciled, reconcile
 from mercury.builder.scan import RepoIndex, find_origin, line_in_file, repo_index
+from mercury.builder.sourceignore import SourceIgnore
 from mercury.builder.substitute import (
     DISABLE_KEY,
     SubstitutionError,
@@ -29,22 +31,6 @@ from mercury.builder.substitute import (
     substitute,
 )
 from mercury.errors import InputError, ToolError
-
-# Kinds kustomize/Flux never namespace (targetNamespace leaves them alone).
-CLUSTER_SCOPED = frozenset({
-    "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
-    "StorageClass", "PersistentVolume", "PriorityClass", "IngressClass", "RuntimeClass",
-    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
-    "CSIDriver", "VolumeSnapshotClass", "ClusterIssuer", "ClusterSecretStore",
-    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Node",
-})
-
-
-def _one_line(text: str, root: Path) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    line = (lines[0] if lines else "no output").removeprefix("error: ")
-    line = line.replace(f"{root.resolve()}/", "").replace(str(root.resolve()), ".")
-    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def _redact(body: dict[str, Any]) -> list[str]:
@@ -95,6 +81,13 @@ def build_objects(stream: str, base: str, ks: FluxKustomization, root: Path,
     if ks.has_post_build:
         check_var_names(ks.substitute)
         unresolved = _substitute_docs(docs, ks.substitute)
+        for n, names in list(unresolved.items()):
+            # values Flux has but mercury cannot see: SOPS keys, objects not in the build
+            names = [v for v in names if v not in ks.substitute_opaque]
+            if names and ks.substitute_complete:
+                unresolved[n] = names
+            else:
+                del unresolved[n]
     seen: set[tuple[str, str, str, str]] = set()
     rel_cache: dict[str, str] = {}
     resolved_root = str(root.resolve())
@@ -106,11 +99,13 @@ def build_objects(stream: str, base: str, ks: FluxKustomization, root: Path,
         if key in seen:  # what kustomize reports when the build was fanned out
             raise InputError(f"may not add resource with an already registered id: {obj.ref}")
         seen.add(key)
-        if ks.target_namespace and obj.kind not in CLUSTER_SCOPED:
-            body.setdefault("metadata", {})["namespace"] = ks.target_namespace
         obj.origin = _origin(body, obj, base, resolved_root, index, ks, rel_cache)
+        if isinstance(body.get("sops"), dict):
+            del body["sops"]  # Flux decrypts before applying: keys stay, values are secret
+            obj.encrypted = True
         if obj.kind == "Secret" and obj.api_version == "v1":
-            obj.redacted = _redact(body)
+            wiped = _redact(body)
+            obj.redacted = [] if obj.encrypted else wiped
         if n in unresolved:
             result.unresolved[str(obj.ref)] = unresolved[n]
         result.objects.append(obj)
@@ -125,10 +120,12 @@ def build_kustomization(root: Path, ks: FluxKustomization,
     try:
         if not path.is_dir():
             raise InputError(f"path ./{ks.path} does not exist")
-        stream, base = kustomize_build(path)
+        stream, base = kustomize_build(path, overlay=overlay_of(root, ks),
+                                       ignore=_ignore(root))
         build_objects(stream, base, ks, root, index or repo_index(root), result)
     except ToolError as exc:
-        result.error = f"kustomize build of ./{ks.path} failed: {_one_line(exc.stderr, root)}"
+        result.error = (f"kustomize build of ./{ks.path} failed: "
+                        f"{cause_line(exc.stderr or exc.stdout, root)}")
         result.error_detail = exc.stderr or exc.stdout
     except InputError as exc:
         result.error = str(exc)
@@ -143,33 +140,59 @@ def build_kustomization(root: Path, ks: FluxKustomization,
     return result
 
 
+def overlay_of(root: Path, ks: FluxKustomization) -> Overlay | None:
+    """The Flux spec fields that change the build, or None when there are none."""
+    overlay = Overlay(
+        namespace=ks.target_namespace, name_prefix=ks.name_prefix, name_suffix=ks.name_suffix,
+        patches=tuple(ks.patches),
+        components=tuple((root / ks.path / c).resolve() for c in ks.components),
+        labels=tuple(sorted(ks.common_labels.items())),
+        annotations=tuple(sorted(ks.common_annotations.items())), images=tuple(ks.images))
+    return None if overlay == Overlay() else overlay
+
+
+_IGNORES: dict[Path, SourceIgnore] = {}
+
+
+def _ignore(root: Path) -> SourceIgnore:
+    resolved = root.resolve()
+    if resolved not in _IGNORES:
+        _IGNORES.clear()
+        _IGNORES[resolved] = SourceIgnore(resolved)
+    return _IGNORES[resolved]
+
+
+def reconcile_repo(root: Path, *, env: str | None = None, include_all: bool = False,
+                   values: dict[str, str] | None = None,
+                   strict_platform: bool = False) -> Reconciled:
+    """Every Kustomization the roots of `env` reach, built (see builder.reconcile)."""
+    if not root.is_dir():
+        raise InputError(f"repository not found: {root}")
+    index = repo_index(root)
+    return reconcile(root, lambda ks: build_kustomization(root, ks, index), env=env,
+                     include_all=include_all, values=values,
+                     strict_platform=strict_platform)
+
+
 def build_repo(root: Path, *, env: str | None = None, only: str | None = None,
-               values: dict[str, str] | None = None) -> list[BuildResult]:
-    """One BuildResult per Flux Kustomization of `root`, in dependency order.
+               values: dict[str, str] | None = None,
+               include_all: bool = False) -> list[BuildResult]:
+    """One BuildResult per Flux Kustomization reached from the roots, in dependency order.
 
     `values` override substitution values (for Kustomizations with a postBuild).
     Repository-level notes (skipped Terraform files, dropped duplicates) are attached
     to the first result's `notes`.
     """
-    if not root.is_dir():
-        raise InputError(f"repository not found: {root}")
-    kustomizations, notes = discover(root, env)
+    found = reconcile_repo(root, env=env, include_all=include_all, values=values)
+    results = found.results
     if only is not None:
-        known = [ks.name for ks in kustomizations]
-        kustomizations = [ks for ks in kustomizations if ks.name == only]
-        if not kustomizations:
+        known = [r.kustomization.name for r in results]
+        results = [r for r in results if r.kustomization.name == only]
+        if not results:
             raise InputError(f"unknown Kustomization {only!r} "
                              f"(known: {', '.join(known) or 'none'})")
-    for ks in kustomizations:
-        if values and ks.has_post_build:
-            ks.substitute.update(values)
-    index = repo_index(root)
-    workers = max(1, min(4, os.cpu_count() or 2, len(kustomizations)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda ks: build_kustomization(root, ks, index),
-                                kustomizations))
     if results:
-        results[0].notes.extend(notes)
+        results[0].notes.extend(found.notes)
     return results
 
 

@@ -160,6 +160,7 @@ def _kustomization(
         prune=body.get("garbage_collection_enabled") is True,
         interval_seconds=interval if isinstance(interval, int) else None,
         declared_in="terraform",
+        config=str(config["name"]) if isinstance(config.get("name"), str) else None,
     )
     for post in body.get("post_build") or []:
         ks.has_post_build = True

@@ -25,7 +25,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("path", nargs="?", type=Path, default=Path("."),
                         help="repository root, or a plain kustomize directory (default: .)")
-    parser.add_argument("--env", help="environment of platform.yaml (default: the first)")
+    parser.add_argument("--env", "--cluster", dest="env",
+                        help="environment: of platform.yaml, or a cluster root "
+                             "(clusters/<name>/); default: the first")
+    parser.add_argument("--all", dest="include_all", action="store_true",
+                        help="also verify Flux Kustomizations that no root reaches")
     parser.add_argument("--format", default="text", metavar="|".join(FORMATS),
                         help="output format (default: text)")
     parser.add_argument("--schema-location", metavar="DIR_OR_URL",
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.values}: --values file not found")
     skip = [part.strip() for item in args.skip for part in item.split(",") if part.strip()]
     report = verify_repo(args.path, env=args.env, schema_location=args.schema_location,
-                         values=args.values, skip=skip)
+                         values=args.values, skip=skip, include_all=args.include_all)
     from mercury.verify.report import REPORTERS, text
 
     if args.format == "text":

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mercury.builder.model import BuildResult, K8sObject
+from mercury.builder.model import BuildResult, FluxKustomization, K8sObject
+from mercury.builder.reconcile import Reconciled
 from mercury.errors import InputError
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding, Severity
@@ -21,7 +22,6 @@ from mercury.verify.rules.base import Rule
 from mercury.verify.schemas import SchemaStore
 
 SKIP_ANNOTATION = "mercury.io/skip"
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 class BuildFailure(Rule):
@@ -48,7 +48,19 @@ class ParseError(Rule):
     hint = "run `terraform fmt` on the file to see the syntax error"
 
 
-ENGINE_RULES: list[Rule] = [BuildFailure(), InternalError(), ParseError()]
+class SourceExternal(Rule):
+    """A Flux Kustomization whose source is not this repository (another GitRepository,
+    an OCIRepository, a Bucket, an ExternalArtifact): its manifests are not here, so it
+    was not checked. Informational, never a failure.
+    """
+
+    id = "source-external"
+    summary = "a Flux Kustomization takes its manifests from another source; not checked"
+    severity = Severity.INFO
+    hint = "verify that source's repository on its own"
+
+
+ENGINE_RULES: list[Rule] = [BuildFailure(), InternalError(), ParseError(), SourceExternal()]
 
 
 def all_rules() -> list[Rule]:
@@ -80,6 +92,8 @@ class Summary:
     schema_location: str = ""
     kubernetes_version: str = ""
     nothing_to_check: bool = False
+    environments: tuple[str, ...] = ()  # every environment the repository declares
+    skipped: int = 0  # declared Flux Kustomizations no root reaches (not verified)
 
     @property
     def exit_code(self) -> int:
@@ -96,6 +110,8 @@ class Summary:
             "rules": self.rules,
             "seconds": round(self.seconds, 3),
             "environment": self.environment,
+            "environments": list(self.environments),
+            "skipped_kustomizations": self.skipped,
             "schema_location": self.schema_location,
             "kubernetes_version": self.kubernetes_version,
             "exit_code": self.exit_code,
@@ -121,24 +137,28 @@ def verify_repo(
     values: Path | None = None,
     skip: Sequence[str] = (),
     rules: list[Rule] | None = None,
+    include_all: bool = False,
 ) -> VerifyReport:
-    """Build, load Terraform, and run every rule (minus `skip`) over a repository."""
+    """Build, load Terraform, and run every rule (minus `skip`) over a repository.
+
+    `root` may be a sub-directory: the repository root is found (repo_root). Only what
+    the roots of the environment reach is verified (`include_all`: every declaration).
+    """
     started = time.perf_counter()
-    root = Path(root).resolve()
-    if not root.is_dir():
-        raise InputError(f"{root}: not a directory")
+    given = Path(root).resolve()
+    if not given.is_dir():
+        raise InputError(f"{given}: not a directory")
+    root = repo_root(given)
     registry = all_rules() if rules is None else ENGINE_RULES + rules
     check_skip_ids(skip, registry)
-    env, k8s_version = _environment(root, env)
-    builds = _builds(root, env, values)
-    if not builds:
-        summary = Summary(root=str(root), environment=env, nothing_to_check=True,
-                          seconds=time.perf_counter() - started)
-        return VerifyReport([], summary)
+    found, builds = _builds(root, given, env, values, include_all)
+    if not builds and not found.external:
+        raise InputError(f"no Flux Kustomization or kustomization.yaml found in {given}")
+    env = found.environment.name
     terraform, findings = _terraform(root, env)
-    store = SchemaStore(schema_location, k8s_version=k8s_version)
+    store = SchemaStore(schema_location, k8s_version=found.environment.kubernetes_version)
     ctx = VerifyContext(root, builds, terraform=terraform, schemas=store, environment=env)
-    findings += build_failures(builds)
+    findings += build_failures(builds) + external_sources(found.external)
     checked, suppressed = run_rules(ctx, [r for r in registry if r not in ENGINE_RULES], skip)
     findings = [f for f in findings if _base_id(f.rule) not in skip and f.rule not in skip]
     findings += checked
@@ -147,6 +167,7 @@ def verify_repo(
     summary = summarize(findings, ctx, rules=len(registry) - len(skipped_whole),
                         suppressed=suppressed, seconds=time.perf_counter() - started)
     summary.root, summary.environment = str(root), env
+    summary.environments, summary.skipped = found.environment.known, len(found.skipped)
     summary.schema_location, summary.kubernetes_version = store.location, store.k8s_version
     return VerifyReport(findings, summary, builds)
 
@@ -265,29 +286,61 @@ def _sub_id(rule_id: str) -> str | None:
     return rule_id.split("[", 1)[1][:-1]
 
 
-def _environment(root: Path, env: str | None) -> tuple[str | None, str | None]:
-    """The environment to verify and its Kubernetes version, from platform.yaml if any."""
-    from mercury.platform import PLATFORM_FILE, load_platform
+def external_sources(kustomizations: list[FluxKustomization]) -> list[Finding]:
+    rule = ENGINE_RULES[3]
+    out = []
+    for ks in kustomizations:
+        kind, namespace, name = ks.source or ("", "", "")
+        out.append(Finding(
+            rule=rule.id, severity=rule.severity, object=str(ks.ref),
+            message=f"Flux Kustomization {ks.name} takes its manifests from {kind} "
+                    f"{namespace}/{name} (path ./{ks.path}), not from this repository: "
+                    "not checked",
+            hint=rule.hint, file=ks.origin.file, line=ks.origin.line, kustomization=ks.name))
+    return out
 
-    if not (root / PLATFORM_FILE).is_file():
-        return env, None
-    platform = load_platform(root)
-    env = env or platform.default_environment
-    if env not in platform.environments:
-        known = ", ".join(platform.environments)
-        raise InputError(f"unknown environment {env!r} (platform.yaml has: {known})")
-    return env, platform.environments[env].cluster.kubernetes_version
+
+def repo_root(path: Path) -> Path:
+    """The repository `path` belongs to: `path` itself when its own declarations resolve
+    there (Flux paths are relative to the source root), else the nearest parent that is
+    a git root or holds platform.yaml."""
+    from mercury.builder.inputs import has_kustomization
+    from mercury.builder.scan import repo_index
+    from mercury.platform import PLATFORM_FILE
+
+    if (path / ".git").exists() or (path / PLATFORM_FILE).is_file():
+        return path
+    index = repo_index(path)
+    docs = index.flux_kustomizations
+    if not docs and (has_kustomization(path) or not index.by_file):
+        return path  # a plain kustomize directory, or nothing at all
+
+    def fits(base: Path) -> int:
+        return sum(1 for d in docs if (base / str(((d.body or {}).get("spec") or {})
+                                                  .get("path") or ".")).is_dir())
+
+    best = fits(path) if docs else 0
+    for parent in path.parents:
+        if (parent / ".git").exists() or (parent / PLATFORM_FILE).is_file():
+            return parent if not docs or fits(parent) > best else path
+    return path
 
 
-def _builds(root: Path, env: str | None, values: Path | None) -> list[BuildResult]:
-    """Every Flux Kustomization; a plain kustomize directory is one pseudo-Kustomization."""
-    from mercury.builder import build_path, build_repo, load_values
+def _builds(root: Path, given: Path, env: str | None, values: Path | None,
+            include_all: bool) -> tuple[Reconciled, list[BuildResult]]:
+    """Every Flux Kustomization the roots reach; a plain kustomize directory is one
+    pseudo-Kustomization."""
+    from mercury.builder import build_path, load_values
+    from mercury.builder.inputs import has_kustomization
+    from mercury.builder.repo import reconcile_repo
 
-    given = load_values(values) if values is not None else None
-    builds = build_repo(root, env=env, values=given)
-    if not builds and any((root / n).is_file() for n in KUSTOMIZATION_FILES):
-        builds = [build_path(root, values=given, root=root)]
-    return builds
+    provided = load_values(values) if values is not None else None
+    found = reconcile_repo(root, env=env, values=provided, include_all=include_all,
+                           strict_platform=True)
+    builds = found.results
+    if not builds and not found.external and has_kustomization(given):
+        builds = [build_path(given, values=provided, root=root)]
+    return found, builds
 
 
 def _terraform(root: Path, env: str | None) -> tuple[TerraformFacts | None, list[Finding]]:

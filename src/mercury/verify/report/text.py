@@ -54,8 +54,11 @@ def render(findings: list[Finding], summary: Summary, *, color: bool = False) ->
 
 def summary_line(summary: Summary) -> str:
     mark = "FAIL" if summary.errors else "OK"
-    env = f" ({summary.environment})" if summary.environment else ""
+    env = f" (environment {summary.environment})" if summary.environment else ""
     extra = f", {summary.suppressed} suppressed" if summary.suppressed else ""
+    if summary.skipped:
+        env += (f", {summary.skipped} Kustomization(s) no root reaches skipped "
+                "(--all includes them)")
     return (f"{mark}: {summary.errors} error(s), {summary.warnings} warning(s), "
             f"{summary.infos} info{extra} in {summary.objects} objects of "
             f"{summary.kustomizations} Kustomization(s){env}; {summary.rules} rules, "

@@ -5,19 +5,16 @@ survives post-build substitution.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mercury.builder.model import FluxKustomization, K8sObject
 from mercury.verify.context import VerifyContext
-from mercury.verify.findings import Finding, Severity
+from mercury.verify.findings import Finding
 from mercury.verify.rules.base import Rule
 from mercury.verify.rules.index import dig
 
 Node = tuple[str, str]  # (namespace, name)
-_VAR = re.compile(r"(?<!\$)\$\{([_a-zA-Z][_a-zA-Z0-9]*)\}")
-SUBSTITUTE_ANNOTATION = "kustomize.toolkit.fluxcd.io/substitute"
 
 
 def _ks_finding(rule: Rule, ks: FluxKustomization, message: str) -> Finding:
@@ -148,17 +145,6 @@ class HelmSourceRule(Rule):
                                     f"(existing {kind} objects: {', '.join(known) or 'none'})")
 
 
-def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(data, str):
-        yield path, data
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            yield from _strings(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from _strings(value, f"{path}[{i}]")
-
-
 def _terraform_checked_layers(ctx: VerifyContext) -> set[str]:
     """Names of Terraform-declared layers whose post_build map is known offline."""
     if ctx.terraform is None:
@@ -169,45 +155,48 @@ def _terraform_checked_layers(ctx: VerifyContext) -> set[str]:
 
 
 class UnsubstitutedVarRule(Rule):
-    """A `${VAR}` is left in an object of a layer that uses postBuild substitution, and the
-    layer's substitute map does not define VAR: Flux replaces it with an empty string.
-    Only layers with postBuild are checked (elsewhere `${...}` is literal text); `$${VAR}`
-    (escaped), `${VAR:=default}` and objects with substitute: disabled are fine. When the
-    layer also reads substituteFrom the variable may come from there: a warning.
+    """A `${VAR}` is left in an object of a Kustomization that uses postBuild substitution,
+    and neither its `substitute` map nor the `substituteFrom` ConfigMaps/Secrets of the
+    build define VAR: Flux replaces it with an empty string. Reported once per
+    Kustomization and variable, at the first line that uses it. Only Kustomizations with
+    postBuild are checked (elsewhere `${...}` is literal text); `$${VAR}` (an escape),
+    `${VAR:=default}`, objects with substitute: disabled, keys of SOPS Secrets and
+    substituteFrom objects the build does not contain (values unknown) are fine.
     Layers declared in Terraform whose substitute map is known offline are left to
-    `substitution-missing`, which reports each variable once, at the line that uses it,
-    instead of once per object (a base file shared by 1,000 tenants).
+    `substitution-missing`, which reports each variable once for all of them.
     """
 
     id = "unsubstituted-var"
     summary = "a ${VAR} survives Flux post-build substitution"
-    hint = "add the variable to the Flux configuration's post_build substitute map (Terraform)"
+    hint = "add the variable to the Kustomization's postBuild.substitute (or substituteFrom)"
     tags = ("flux",)
 
     def check_all(self, ctx: VerifyContext) -> Iterable[Finding]:
         checked_in_terraform = _terraform_checked_layers(ctx)
         for build in ctx.builds:
             ks = build.kustomization
-            if not (ks.has_post_build or ks.substitute or ks.substitute_from):
+            if not ks.has_post_build or ks.name in checked_in_terraform:
                 continue
-            if ks.name in checked_in_terraform:
-                continue
-            severity = Severity.WARNING if ks.substitute_from else None
+            reported: set[str] = set()
             for obj in build.objects:
-                if obj.annotations.get(SUBSTITUTE_ANNOTATION) == "disabled":
-                    continue
-                missing: dict[str, str] = {}
-                for path, text in _strings(obj.body, ""):
-                    for var in _VAR.findall(text):
-                        if var not in ks.substitute:
-                            missing.setdefault(var, path)
                 for var in build.unresolved.get(str(obj.ref), []):
-                    if var not in ks.substitute:
-                        missing.setdefault(var, "a field the build reported")
-                for var, path in missing.items():
+                    if var in reported or var in ks.substitute:
+                        continue
+                    reported.add(var)
+                    line = _use_line(ctx, obj, var)
                     yield self.finding(
-                        obj, f"{obj.kind} {obj.namespace}/{obj.name} uses ${{{var}}} at {path}, "
-                             f"which the postBuild.substitute of Kustomization {ks.name} does not "
-                             "define (Flux substitutes an empty string"
-                             + (", unless substituteFrom provides it)" if severity else ")"),
-                        severity=severity)
+                        obj, f"{obj.kind} {obj.namespace}/{obj.name} uses ${{{var}}}, which "
+                             f"Flux Kustomization {ks.name} does not provide (postBuild "
+                             "substitute/substituteFrom): Flux substitutes an empty string",
+                        line=line)
+
+
+def _use_line(ctx: VerifyContext, obj: K8sObject, var: str) -> int | None:
+    """The line of the object's source file that uses `${var}` (else the object's line)."""
+    from mercury.verify.manifest_vars import file_vars
+
+    if not obj.origin.file:
+        return obj.origin.line
+    uses = file_vars(ctx.root, ctx.root / obj.origin.file, ctx.cache.setdefault("vars", {}))
+    use = uses.get(var)
+    return use.line if use is not None else obj.origin.line

@@ -146,17 +146,9 @@ def _line_of(facts: TerraformFacts, file: str, pattern: str) -> int | None:
 
 
 def _layers_with_manifests(ctx: VerifyContext) -> list[FluxLayer]:
-    """Terraform's layers, plus Flux Kustomizations declared as YAML in the repository."""
-    layers = flux_layers(ctx.terraform) if ctx.terraform else []
-    paths = {layer.path for layer in layers}
-    for ks in ctx.kustomizations:
-        if ks.declared_in == "terraform" or not ks.origin.file or ks.path in paths:
-            continue  # Terraform's own, or a plain kustomize directory (no Flux at all)
-        provided = None if ks.substitute_from else {
-            k: ks.substitute_source.get(k, repr(v)) for k, v in ks.substitute.items()}
-        layers.append(FluxLayer(ks.name, ks.path, ks.path, list(ks.depends_on), provided,
-                                ks.origin.file, ks.origin.line))
-    return layers
+    """Terraform's layers (YAML-declared Kustomizations are unsubstituted-var's: their
+    values may come from substituteFrom objects of the build)."""
+    return flux_layers(ctx.terraform) if ctx.terraform else []
 
 
 def _uses(ctx: VerifyContext, layer: FluxLayer) -> dict[str, VarUse]:
