@@ -19,6 +19,7 @@ from mercury.verify.rules.flux import FluxDependsOnRule, HelmSourceRule, Unsubst
 from mercury.verify.rules.ingress import DuplicateHostRule, IngressBackendRule, IngressClassRule
 from mercury.verify.rules.isolation import TenantSecretIsolation
 from mercury.verify.rules.n8n import N8nEncryptionKeyRule, N8nProbesRule, N8nReplicasRule
+from mercury.verify.rules.n8n_semantics import N8nConfigRule
 from mercury.verify.rules.namespaces import NamespaceMissingRule
 from mercury.verify.rules.references import ConfigMapRefRule, PvcRefRule, ServiceAccountRefRule
 from mercury.verify.rules.secrets import CsiReloaderRule, SecretDataCommittedRule, SecretRefRule
@@ -67,6 +68,7 @@ CROSS_OBJECT_RULES: list[Rule] = [
     N8nEncryptionKeyRule(),
     N8nReplicasRule(),
     N8nProbesRule(),
+    N8nConfigRule(),
 ]
 
 ALL_RULES: list[Rule] = [*schema.RULES, *terraform.RULES, *CROSS_OBJECT_RULES]
