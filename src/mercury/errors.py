@@ -50,3 +50,14 @@ class ClusterError(MercuryError):
     def __init__(self, message: str, *, reason: str | None = None):
         self.reason = reason
         super().__init__(message)
+
+
+class Interrupted(BaseException):
+    """A terminating signal (SIGTERM, SIGHUP, SIGINT) arrived: unwind, clean up, exit 128+N.
+
+    A BaseException, so `except Exception` in library code cannot swallow it.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signum)

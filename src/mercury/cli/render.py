@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from mercury.cli.common import add_repo_arg
-from mercury.platform import load_platform
+from mercury.cli.common import add_lock_arg, add_repo_arg, interrupted_note
+from mercury.fsutil import repo_lock
+from mercury.platform import PLATFORM_FILE, load_platform
 from mercury.render import render_repo
 
 
@@ -19,17 +21,26 @@ def register(sub: Any) -> None:
     parser.add_argument("--check", action="store_true",
                         help="report drift instead of writing (exit 1 when drifted)")
     add_repo_arg(parser)
+    add_lock_arg(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     root = args.repo
-    report = render_repo(root, load_platform(root), check=args.check)
+    if not (root / PLATFORM_FILE).is_file():
+        load_platform(root)  # raises the standard "no platform.yaml here" InputError
+    # --check reads under a shared lock: never half of a concurrent `tenant add`.
+    with repo_lock(root, "render", timeout=args.lock_timeout, shared=args.check) as left:
+        if left and not args.check:
+            print(interrupted_note(left), file=sys.stderr)
+        report = render_repo(root, load_platform(root), check=args.check)
     if args.check:
         for rel in report.drifted:
             print(f"drifted: {rel}")
         if report.drifted:
-            print(f"{len(report.drifted)} generated file(s) out of date: run `mercury render`")
+            cause = f" ({left} was interrupted)" if left else ""
+            print(f"{len(report.drifted)} generated file(s) out of date{cause}: "
+                  "run `mercury render`")
             return 1
         print("render: generated files are up to date")
         return 0

@@ -1,14 +1,18 @@
 """`mercury tenant add|remove|list`: edit platform.yaml, then render the tenant overlays.
 
-add/remove are all-or-nothing: platform.yaml is written atomically, and when rendering
-fails afterwards both platform.yaml and the rendered trees are put back exactly
-as they were, so the repository is never left half edited.
+add/remove are all-or-nothing: they hold the repository lock (two concurrent adds
+cannot lose a tenant), check that rendering can succeed before writing anything,
+write platform.yaml atomically, then render; when rendering fails or is interrupted
+(SIGINT, SIGTERM, SIGHUP) both platform.yaml and the rendered trees are put back
+exactly as they were. Only a kill that cannot be caught (SIGKILL) can stop it between
+the two, and that state is one `mercury render` completes; the next writer says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +22,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from mercury.cli.common import add_repo_arg
+from mercury.cli.common import add_lock_arg, add_repo_arg, interrupted_note
 from mercury.errors import InputError
-from mercury.fsutil import write_atomic
+from mercury.fsutil import read_exact, repo_lock, write_atomic
 from mercury.platform import PLATFORM_FILE, Platform, load_platform, parse_platform
 from mercury.platform.edit import add_tenant, remove_tenant
 from mercury.platform.model import Backup, Database
@@ -50,10 +54,12 @@ def register(sub: Any) -> None:
     add.add_argument("--backup-auth", choices=["workload-identity", "sas"],
                      default=Backup().auth, help="backup credentials (default: %(default)s)")
     add_repo_arg(add)
+    add_lock_arg(add)
 
     remove = verbs.add_parser("remove", help="remove a tenant from platform.yaml and render")
     remove.add_argument("name")
     add_repo_arg(remove)
+    add_lock_arg(remove)
 
     listing = verbs.add_parser("list", help="list the tenants")
     listing.add_argument("--format", choices=["table", "json"], default="table")
@@ -62,11 +68,17 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.tenant_command == "add":
-        return _add(args)
-    if args.tenant_command == "remove":
-        return _remove(args)
-    return _list(args)
+    if args.tenant_command == "list":
+        return _list(args)
+    root: Path = args.repo
+    if not (root / PLATFORM_FILE).is_file():
+        load_platform(root)  # raises the standard "no platform.yaml here" InputError
+    verb = _add if args.tenant_command == "add" else _remove
+    with repo_lock(root, f"tenant {args.tenant_command} {args.name}",
+                   timeout=args.lock_timeout) as left:
+        if left:
+            print(interrupted_note(left), file=sys.stderr)
+        return verb(args)
 
 
 def _read(root: Path) -> tuple[Path, str, Platform]:
@@ -74,7 +86,7 @@ def _read(root: Path) -> tuple[Path, str, Platform]:
     path = root / PLATFORM_FILE
     if not path.is_file():
         load_platform(root)  # raises the standard "no platform.yaml here" InputError
-    text = path.read_text(encoding="utf-8")
+    text = read_exact(path)  # CRLF stays CRLF
     platform, _ = parse_platform(text, source=str(path))
     return path, text, platform
 
@@ -164,6 +176,7 @@ def _apply(root: Path, path: Path, old_text: str, new_text: str) -> Any:
     from mercury.render import render_repo  # the renderer is a sibling part; import late
 
     platform, _ = parse_platform(new_text, source=str(path))
+    render_repo(root, platform, check=True)  # refuses (hand-written file, ...) before writes
     with _restored_on_failure([root / d for d in RENDERED_DIRS]):
         write_atomic(path, new_text)
         try:
@@ -190,6 +203,5 @@ def _restored_on_failure(directories: list[Path]) -> Iterator[None]:
                 p.rmdir()
         for p, data in before.items():
             if not p.is_file() or p.read_bytes() != data:
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(data)
+                write_atomic(p, data)
         raise

@@ -24,10 +24,20 @@ from ruamel.yaml.comments import CommentedMap
 
 from mercury.errors import InputError
 from mercury.platform.load import PLATFORM_FILE, parse_platform, round_trip_yaml
-from mercury.platform.model import TENANT_NAME, Backup, Database, Platform, Tenant
+from mercury.platform.model import (
+    Backup,
+    Database,
+    Platform,
+    Tenant,
+    tenant_name_problem,
+)
 
 # `tenants: {}` or an explicit null: the value the first added tenant replaces.
 _EMPTY_VALUE = re.compile(r"^(\s*tenants:)[ \t]*(\{[ \t]*\}|~|null|Null|NULL)(?=\s|$)")
+# What the first tenant replaced, when it was not `{}` (what removing the last tenant
+# leaves): kept on the `tenants:` line so that add then remove gives the file back.
+_WAS = "  # mercury tenant add: was "
+_WAS_MARK = re.compile(r"  # mercury tenant add: was (absent|empty|~|null|Null|NULL)$")
 
 
 @dataclass(frozen=True)
@@ -160,9 +170,9 @@ def _tenant_lines(name: str, tenant: Tenant, col: int, step: int) -> list[str]:
 
 def _new_tenant(platform: Platform, name: str, fields: dict[str, Any]) -> Tenant:
     """Validate the tenant on its own first, so errors name the field, not a line."""
-    if not TENANT_NAME.fullmatch(name):
-        raise InputError(f"tenant name {name!r}: use 3-63 lowercase letters, digits or '-', "
-                         "starting and ending with a letter or digit")
+    problem = tenant_name_problem(name)
+    if problem:
+        raise InputError(f"tenant name {problem}")
     if name in platform.tenants:
         raise InputError(f"tenant {name!r} already exists")
     env = fields["environment"]
@@ -209,16 +219,19 @@ def add_tenant(text: str, name: str, *, environment: str, host: str,
         lines[at:at] = ["", *block]
     elif layout.tenants_line >= 0:
         key_line = lines[layout.tenants_line]
-        if _EMPTY_VALUE.match(key_line):
-            lines[layout.tenants_line] = _EMPTY_VALUE.sub(r"\1", key_line, count=1)
+        empty = _EMPTY_VALUE.match(key_line)
+        if empty:
+            was = "" if empty.group(2).startswith("{") else _WAS + empty.group(2)
+            lines[layout.tenants_line] = _EMPTY_VALUE.sub(r"\1", key_line, count=1) + was
         elif isinstance(doc["tenants"], CommentedMap):
             raise InputError("tenants: cannot find its '{}' on the key's line",
                              file=PLATFORM_FILE, line=layout.tenants_line + 1)
+        else:  # a bare `tenants:` (null)
+            lines[layout.tenants_line] = key_line + _WAS + "empty"
         at = layout.tenants_line + 1
         lines[at:at] = block
-    else:
-        gap = [""] if lines and not _is_blank(lines[-1]) else []
-        lines.extend([*gap, "tenants:", *block])
+    else:  # no `tenants:` key: append the section after one blank line
+        lines.extend(["", "tenants:" + _WAS + "absent", *block])
     new_text = file.text(lines)
     result = _reparse(new_text, f"cannot add tenant {name!r}")
     if result.tenants.get(name) != tenant or {k: v for k, v in result.tenants.items()
@@ -230,8 +243,8 @@ def add_tenant(text: str, name: str, *, environment: str, host: str,
 def remove_tenant(text: str, name: str) -> str:
     """`text` without tenant `name`; the other tenants' lines and comments are untouched.
 
-    Removing the last tenant leaves `tenants: {}` (Terraform's for_each needs a map,
-    and a bare `tenants:` is null to yamldecode).
+    Removing the last tenant leaves `tenants: {}`, or what the first tenant replaced
+    when `tenant add` noted it on the `tenants:` line (no key, a bare key, `~`).
     """
     platform, doc = parse_platform(text)
     if name not in platform.tenants:
@@ -250,12 +263,31 @@ def remove_tenant(text: str, name: str) -> str:
         last += 1
     del lines[first:last + 1]
     if len(names) == 1:
-        key_line = lines[layout.tenants_line]
-        head, sep, rest = key_line.partition(":")
-        lines[layout.tenants_line] = f"{head}{sep} {{}}{rest}"
+        _empty_section(lines, layout.tenants_line)
     new_text = file.text(lines)
     result = _reparse(new_text, f"cannot remove tenant {name!r}")
     expected = {k: v for k, v in platform.tenants.items() if k != name}
     if result.tenants != expected or result.environments != platform.environments:
         raise RuntimeError(f"bug: removing tenant {name!r} changed other parts of the file")
     return new_text
+
+
+def _empty_section(lines: list[str], key: int) -> None:
+    """Turn the `tenants:` line at `key`, now without tenants, back into an empty section."""
+    key_line = lines[key]
+    mark = _WAS_MARK.search(key_line)
+    if mark is None:
+        head, sep, rest = key_line.partition(":")
+        lines[key] = f"{head}{sep} {{}}{rest}"
+        return
+    bare = key_line[: mark.start()]
+    was = mark.group(1)
+    if was == "absent":
+        del lines[key]
+        if key > 0 and _is_blank(lines[key - 1]):
+            del lines[key - 1]  # the blank line `tenant add` put before the section
+    elif was == "empty":
+        lines[key] = bare
+    else:
+        head, sep, rest = bare.partition(":")
+        lines[key] = f"{head}{sep} {was}{rest}"

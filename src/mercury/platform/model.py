@@ -10,12 +10,31 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
-# DNS-1123 label: a tenant name becomes a namespace, a Key Vault secret prefix and
-# a blob container name (3-63 chars, lowercase, digits, hyphens, no double hyphen).
-TENANT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{1,61}[a-z0-9])$")
+# A tenant name becomes a namespace (DNS-1123 label), a Key Vault secret prefix and an
+# Azure blob container name: 3-63 lowercase letters, digits and hyphens, starting and
+# ending with a letter or digit, never two hyphens in a row (Azure refuses `ab--cd`).
+TENANT_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+# An environment name becomes a directory (apps/<env>/, infrastructure/*/<env>/): a
+# DNS-1123 label, so no `/`, `..` or upper case can steer a write elsewhere.
+ENVIRONMENT_NAME = re.compile(rf"^{_LABEL}$")
+# Directory names of the shared templates beside the environments and tenants
+# (apps/base/, apps/base/components/, apps/base/n8n-tenant/, infrastructure/*/base/):
+# an environment or tenant of that name would write over them.
+RESERVED_DIR_NAMES = {"base", "components", "n8n-tenant", "backup-sas"}
+TENANT_NAME_RULE = ("tenant names are 3-63 lowercase letters, digits or '-', starting and "
+                    "ending with a letter or digit, without '--'")
+ENVIRONMENT_NAME_RULE = ("environment names are 1-63 lowercase letters, digits or '-', "
+                         "starting and ending with a letter or digit")
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 RETENTION = re.compile(r"^[1-9][0-9]*[dwm]$")  # barman-cloud: days, weeks, months
@@ -32,7 +51,7 @@ class _Strict(BaseModel):
 class ClusterSpec(_Strict):
     name: str
     kubernetes_version: str = "1.35"
-    node_count: int = Field(default=2, ge=1, le=100)
+    node_count: StrictInt = Field(default=2, ge=1, le=100)
     node_size: str = "Standard_D2s_v3"
 
 
@@ -55,7 +74,7 @@ class Environment(_Strict):
 
 
 class Database(_Strict):
-    instances: int = Field(default=3, ge=1, le=9)
+    instances: StrictInt = Field(default=3, ge=1, le=9)  # `true` is not 1
     storage_size: str = "10Gi"
 
     @field_validator("storage_size")
@@ -114,14 +133,15 @@ class Platform(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Platform:
+        for env in self.environments:
+            problem = environment_name_problem(env)
+            if problem:
+                raise ValueError(f"environments.{env}: {problem}")
         hosts: dict[str, str] = {}
         for name, tenant in self.tenants.items():
-            if not TENANT_NAME.fullmatch(name):
-                raise ValueError(
-                    f"tenants.{name}: tenant names are 3-63 lowercase letters, digits or '-'"
-                )
-            if name in RESERVED_NAMESPACES:
-                raise ValueError(f"tenants.{name}: {name!r} is a reserved namespace")
+            problem = tenant_name_problem(name)
+            if problem:
+                raise ValueError(f"tenants.{name}: {problem}")
             if tenant.environment not in self.environments:
                 known = ", ".join(sorted(self.environments)) or "none"
                 raise ValueError(
@@ -144,3 +164,23 @@ class Platform(_Strict):
     def default_environment(self) -> str:
         """The first environment in the file: what commands use without --env."""
         return next(iter(self.environments))
+
+
+def environment_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an environment (it names directories), or None."""
+    if not ENVIRONMENT_NAME.fullmatch(name):
+        return f"{name!r}: {ENVIRONMENT_NAME_RULE}"
+    if name in RESERVED_DIR_NAMES:
+        return f"{name!r} is reserved (a shared template directory has that name)"
+    return None
+
+
+def tenant_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a tenant (namespace, blob container, directory), or None."""
+    if not TENANT_NAME.fullmatch(name):
+        return f"{name!r}: {TENANT_NAME_RULE}"
+    if name in RESERVED_NAMESPACES:
+        return f"{name!r} is a reserved namespace"
+    if name in RESERVED_DIR_NAMES:
+        return f"{name!r} is reserved (a shared template directory has that name)"
+    return None
