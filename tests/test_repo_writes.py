@@ -40,7 +40,8 @@ def one_error_line(err: str) -> str:
 
 def test_25_concurrent_tenant_adds_lose_no_tenant(repo_copy: Path) -> None:
     names = [f"conc{i:02d}" for i in range(25)]
-    procs = [subprocess.Popen([MERCURY, "tenant", "add", name, "--repo", str(repo_copy)],
+    procs = [subprocess.Popen([MERCURY, "tenant", "add", name, "--repo", str(repo_copy),
+                               "--lock-timeout", "600"],  # 25 serialized on a busy CI
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for name in names]
     errors = [p.communicate(timeout=300)[1] for p in procs]
