@@ -54,11 +54,13 @@ $(TOOLS_BIN)/kube-apiserver $(TOOLS_BIN)/etcd: $(TOOLS_BIN)/%: tools/%/main.go
 
 # flux embeds its install manifests (cmd/flux/manifests/*.yaml), which upstream generates
 # before building and the module zip lacks: build a writable copy of the pinned module
-# (from the module cache, hash-checked by tools/flux/go.sum) with a placeholder there.
+# (downloaded into the module cache first: `go list -m` alone does not fetch it on a
+# fresh machine; hash-checked by tools/flux/go.sum) with a placeholder there.
 # `flux build` / `flux diff` work; `flux install` has no manifests in this build.
 FLUX_SRC := .tools/src/flux2
 $(TOOLS_BIN)/flux: tools/flux/go.mod tools/flux/go.sum
 	mkdir -p $(TOOLS_BIN) .tools/src
+	cd tools/flux && $(GO_ENV) $(GO) mod download github.com/fluxcd/flux2/v2
 	src=$$(cd tools/flux && $(GO_ENV) $(GO) list -m -f '{{.Dir}}' github.com/fluxcd/flux2/v2) \
 	  && rm -rf $(FLUX_SRC) && cp -r "$$src" $(FLUX_SRC) && chmod -R u+w $(FLUX_SRC)
 	mkdir -p $(FLUX_SRC)/cmd/flux/manifests

@@ -8,6 +8,8 @@ anything else escaping main() is a bug of mercury -> exit 3
 
 from __future__ import annotations
 
+import re
+
 
 class MercuryError(Exception):
     """Base of every error mercury reports as one line."""
@@ -35,9 +37,29 @@ class ToolError(MercuryError):
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
-        detail = (stderr or stdout).strip().splitlines()
-        tail = detail[-1] if detail else "no output"
-        super().__init__(f"`{command}` exited {returncode}: {tail}")
+        super().__init__(f"`{command}` exited {returncode}: {cause_of(stderr or stdout)}")
+
+
+# Lines that name an error, strongest first: a PostgreSQL/Go severity beats a generic word
+# ("aborting startup due to startup process failure" follows the FATAL that says why).
+_CAUSES = (
+    re.compile(r"\b(?:FATAL|PANIC|ERROR)\b|^(?:error|fatal error|panic):", re.IGNORECASE),
+    re.compile(r"error|fatal|fail|panic|denied|refused|not found|no such|invalid|"
+               r"timed out|out of memory|killed by|cannot|could not|unable", re.IGNORECASE),
+)
+
+
+def cause_of(output: str) -> str:
+    """The line of a tool's output that says why it failed: the last line of the strongest
+    kind naming an error (tools end with context after it), else the last line."""
+    lines = [ln.strip() for ln in output.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "no output"
+    for pattern in _CAUSES:
+        causes = [ln for ln in lines if pattern.search(ln)]
+        if causes:
+            return causes[-1]
+    return lines[-1]
 
 
 class ClusterError(MercuryError):

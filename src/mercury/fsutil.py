@@ -41,9 +41,15 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 
 
 def read_exact(path: Path) -> str:
-    """The file's text with its line endings as they are (CRLF stays CRLF)."""
-    with path.open(encoding="utf-8", newline="") as fh:
-        return fh.read()
+    """The file's text with its line endings as they are (CRLF stays CRLF); a file that is
+    not UTF-8 (binary, Latin-1) is exit 2 naming the file, line and byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text (byte {exc.start}: {data[exc.start]:#04x})",
+                         file=str(path), line=line) from None
 
 
 def _mode_for(path: Path) -> int:

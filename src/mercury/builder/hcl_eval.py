@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mercury.builder.hcl_parse import HclEvalError, Node, parse_value
+from mercury.yamlsafety import load_strict
 
 __all__ = ["HclEvalError", "Scope", "Sourced", "Unknown", "evaluate", "evaluate_hcl2",
            "source_text", "to_str"]
@@ -80,7 +79,8 @@ _FUNCS: dict[str, Callable[..., Any]] = {
     "length": len,
     "coalesce": lambda *a: next(x for x in a if x not in (None, "")),
     "jsondecode": json.loads,
-    "yamldecode": lambda text: yaml.load(text, Loader=yaml.CSafeLoader),  # libyaml: 10x
+    # libyaml (10x ruamel); like Terraform's, refuses duplicate keys; aliases bounded
+    "yamldecode": lambda text: load_strict(text, source="yamldecode()"),
     "format": lambda f, *a: re.sub(r"%[sdv]", "{}", f).format(*a),
     "join": lambda sep, items: sep.join(to_str(x) for x in items),
     "contains": lambda coll, v: v in coll,

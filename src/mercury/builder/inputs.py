@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from mercury.builder import yaml12
+from mercury.yamlsafety import check_aliases
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 REMOTE_PREFIXES = ("git@", "github.com/", "gitlab.com/", "bitbucket.org/")
@@ -50,7 +51,9 @@ def is_remote(ref: str) -> bool:
 def load_kustomization(kfile: Path) -> dict[str, Any]:
     """The parsed kustomization file ({} when unreadable: kustomize reports that itself)."""
     try:
-        data = yaml12.load(kfile.read_bytes())
+        text = kfile.read_bytes()
+        check_aliases(text, source=kfile)  # walking `resources` would expand a bomb
+        data = yaml12.load(text)
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

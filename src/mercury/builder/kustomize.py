@@ -23,12 +23,15 @@ from mercury.builder import yaml12
 from mercury.builder.cache import BuildCache, cache_dir
 from mercury.builder.inputs import (
     Ignore,
+    Inputs,
     generated_resources,
     has_kustomization,
     kustomization_file,
     load_kustomization,
+    walk,
 )
 from mercury.exec import Command, resolve_tool
+from mercury.yamlsafety import check_aliases
 
 _DOC_SPLIT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
 
@@ -147,26 +150,44 @@ def _build_groups(tmp: Path, groups: list[list[Path]], timeout: float,
                         variant) if store else None
         jobs.append((where, written, key))
 
-    def run(job: tuple[Path, list[str], str | None]) -> str:
+    memo: dict[Path, Inputs] = {}
+
+    def run(job: tuple[Path, list[str], str | None], group: list[Path]) -> str:
         where, written, key = job
         if store is not None and key is not None:
             cached = store.get(key)
             if cached is not None:
                 return cached
+        _refuse_alias_bombs(group + extra, memo)
         stream = _run_wrapper(where, written, timeout, origins, overlay)
         if store is not None and key is not None:
             store.put(key, stream)
         return stream
 
     if len(jobs) == 1:
-        streams = [run(jobs[0])]
+        streams = [run(jobs[0], groups[0])]
     else:
         workers = max(1, min(4, os.cpu_count() or 2))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            streams = list(pool.map(run, jobs))
+            streams = list(pool.map(run, jobs, groups))
     if store is not None:
         store.prune()
     return streams
+
+
+def _refuse_alias_bombs(resources: list[Path], memo: dict[Path, Inputs]) -> None:
+    """kustomize expands YAML aliases without bound (a bomb runs until memory is gone):
+    check every YAML file it would read first (InputError naming the file)."""
+    files: list[Path] = []
+    for resource in resources:
+        files += walk(resource, memo).files if resource.is_dir() else [resource]
+    for file in dict.fromkeys(files):
+        if file.suffix in (".yaml", ".yml", ".json"):
+            try:
+                text = file.read_bytes()
+            except OSError:
+                continue  # kustomize reports it, with its own words
+            check_aliases(text, source=file)
 
 
 def kustomize_build(path: Path, *, timeout: float = 300, overlay: Overlay | None = None,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mercury.errors import InputError
+from mercury.fsutil import read_exact
+from mercury.yamlsafety import load_strict
 
 
 def _scalar(value: Any) -> str:
@@ -42,12 +42,8 @@ def normalize_values(data: Any, *, source: str = "values") -> dict[str, str]:
 def load_values(path: Path) -> dict[str, str]:
     """Read and flatten a values file; InputError when it cannot be used."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_exact(path)
     except OSError as exc:
         raise InputError(f"cannot read values file: {exc.strerror}", file=str(path)) from exc
-    try:
-        data = yaml.safe_load(text)  # JSON is YAML
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML/JSON ({exc.__class__.__name__})",
-                         file=str(path)) from exc
+    data = load_strict(text, source=path)  # JSON is YAML
     return normalize_values(data, source=str(path))

@@ -31,6 +31,11 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     # Further signals would interrupt the clean-up this one starts: ignore them.
     for sig in _CAUGHT:
         signal.signal(sig, signal.SIG_IGN)
+    # Children run in their own process groups (the terminal's signal does not reach
+    # them) and worker threads wait on them: stop them all before unwinding.
+    from mercury.exec import kill_children
+
+    kill_children()
     raise Interrupted(signum)
 
 

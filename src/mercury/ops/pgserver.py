@@ -12,13 +12,13 @@ import os
 import pwd
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mercury.errors import InputError, ToolError
+from mercury.exec import Command
 
 PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin",
                      "/usr/lib/postgresql/17/bin", "/usr/pgsql-15/bin")
@@ -72,12 +72,11 @@ def hand_to_server_user(path: Path) -> None:
 def run_as_server(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                   timeout: float = 600, cwd: Path | None = None) -> str:
     """Run a program as the server user; stdout on success, ToolError otherwise."""
-    full = as_server_user(argv)
-    proc = subprocess.run(full, env={**os.environ, **(env or {})}, capture_output=True,
-                          text=True, timeout=timeout, check=False, cwd=cwd)
-    if proc.returncode != 0:
-        raise ToolError(" ".join(argv[:2]), proc.returncode, proc.stdout, proc.stderr)
-    return proc.stdout
+    command = Command(as_server_user(argv), env=env, timeout=timeout, cwd=cwd)
+    try:
+        return command.run().stdout
+    except ToolError as exc:  # name the program, not the whole runuser line
+        raise ToolError(" ".join(argv[:2]), exc.returncode, exc.stdout, exc.stderr) from None
 
 
 @dataclass
@@ -130,14 +129,18 @@ class PgServer:
         return True
 
     def stop(self, mode: str = "fast") -> None:
-        """Stop this server (by its data dir's PID); escalate to SIGKILL of that PID."""
+        """Stop this server (by its data dir's PID); escalate to SIGKILL of that PID.
+
+        The PID is read again: an interruption may come between `pg_ctl start -W` and
+        the postmaster writing its PID file, and that server must not outlive us."""
+        self.pid = self.pid or self.read_pid()
         if not self.running():
             return
         argv = [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", mode,
                 "-w", "-t", "60"]
         try:
             run_as_server(argv, env=self.env, timeout=90)
-        except (ToolError, subprocess.TimeoutExpired):
+        except ToolError:
             if self.pid is not None and self.running():
                 os.kill(self.pid, 9)
         self.pid = None
