@@ -211,3 +211,34 @@ def test_the_cause_line_is_the_error_not_the_trailing_context() -> None:
         == "Error: open x.yaml: no such file"
     assert cause_of("") == "no output"
     assert cause_of("one\ntwo\n") == "two"
+
+
+# -- 9, 10: arguments checked first, and failures in seconds -------------------------------
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--pg-bin", "/nonexistent"], "--pg-bin /nonexistent: no pg_ctl there"),
+    (["--to-time", "1900-01-01"], "is before 2020: no backup can be that old"),
+    (["--to-time", "2999-01-01T00:00:00Z"], "is in the future"),
+    (["--storage-url", "http://127.0.0.1:1/acct"], "cannot reach the object store at "
+                                                   "127.0.0.1:1 (Connection refused)"),
+])
+def test_drill_refuses_bad_arguments_before_asking_the_store(
+        args: list[str], says: str) -> None:
+    line = one_error_line(run("backup", "drill", "customer1", *args, timeout=30))
+    assert says in line, line
+
+
+def test_a_timeout_below_one_second_is_a_usage_error() -> None:
+    proc = run("backup", "drill", "customer1", "--timeout", "0.5")
+    assert proc.returncode == 2 and "must be at least 1 second" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_missing_schema_location_is_refused(tmp_path: Path) -> None:
+    line = one_error_line(run("verify", "--schema-location", str(tmp_path / "nope"), "."))
+    assert "--schema-location" in line and "no such directory" in line
+
+
+def test_building_a_directory_with_nothing_in_it_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("no manifests here\n")
+    assert "nothing to build" in one_error_line(run("build", str(tmp_path)))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mercury.builder.inputs import generated_resources, has_kustomization
 from mercury.builder.kustomize import (
     Overlay,
     cause_line,
@@ -202,6 +203,9 @@ def build_path(path: Path, *, values: dict[str, str] | None = None,
     if not path.is_dir():
         raise InputError(f"not a directory: {path}")
     target = path.resolve()
+    if not has_kustomization(target) and not generated_resources(target):
+        raise InputError("nothing to build: no kustomization.yaml and no Kubernetes "
+                         "manifest here", file=str(path))
     base = root.resolve() if root is not None else target
     if not target.is_relative_to(base):
         base = target

@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from mercury.cli.common import add_repo_arg
+from mercury.cli.common import add_repo_arg, seconds
 from mercury.errors import InputError, MercuryError
 from mercury.ops import backups, drill, overlay, restore
 from mercury.ops.kube import Kube
@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
     _common(now)
     now.add_argument("--dry-run", action="store_true", help="print the Backup object only")
     now.add_argument("--no-wait", action="store_true", help="create it and return")
-    now.add_argument("--timeout", type=float, default=3600, help="seconds to follow it")
+    now.add_argument("--timeout", type=seconds, default=3600, help="seconds to follow it")
     now.set_defaults(func=run_now)
 
     lst = verbs.add_parser("list", help="the tenant's backups")
@@ -82,7 +82,7 @@ def register(sub: Any) -> None:
     dr.add_argument("--database", default="n8n", help="database to check (default n8n)")
     dr.add_argument("--pg-bin", help="directory of PostgreSQL's server binaries")
     dr.add_argument("--keep", action="store_true", help="keep the scratch data directory")
-    dr.add_argument("--timeout", type=float, default=3600, help="seconds allowed for replay")
+    dr.add_argument("--timeout", type=seconds, default=3600, help="seconds allowed for replay")
     dr.add_argument("--format", choices=("text", "json"), default="text")
     dr.set_defaults(func=run_drill)
 
@@ -177,7 +177,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_restore(args: argparse.Namespace) -> int:
     env, account = _tenant_env(args)
     now = datetime.now(UTC)
-    target = parse_user_time(args.to_time) if args.to_time else None
+    target = parse_user_time(args.to_time, now=now) if args.to_time else None
     kube = Kube(args.context)
     rows: list[backups.BackupRow] | None = None
     if args.from_store:

@@ -31,6 +31,14 @@ def _seconds(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """A duration flag of at least one second (`--timeout 0.5` cannot start anything)."""
+    value = _seconds(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second: {text!r}")
+    return value
+
+
 def interrupted_note(left: str) -> str:
     """The line that tells the user a previous writer died mid-way (see fsutil.repo_lock)."""
     return (f"mercury: note: the previous writer ({left}) was interrupted before it "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mercury.errors import InputError, ToolError
 from mercury.exec import Command
@@ -48,8 +50,24 @@ class Store:
                 self.url, self.server_name, *args]
 
 
+def check_reachable(url: str, timeout: float = 5) -> None:
+    """Fail in seconds, not after barman-cloud's minute of retries, when nothing answers
+    at the store's address (refused, unknown host, no route)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise InputError(f"storage URL {url!r} has no host")
+    port = parts.port or (80 if parts.scheme == "http" else 443)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        cause = exc.strerror or exc.__class__.__name__
+        raise InputError(f"cannot reach the object store at {parts.hostname}:{port} "
+                         f"({cause}); check --storage-url and the network") from None
+
+
 def list_store(store: Store) -> list[BackupRow]:
     """The server's backups straight from the object store (barman-cloud-backup-list)."""
+    check_reachable(store.url)
     out = Command(store.argv("barman-cloud-backup-list", "--format", "json"),
                   timeout=300).run().stdout
     try:

@@ -26,7 +26,12 @@ PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin",
 
 def find_pg_bin(explicit: str | None = None) -> Path:
     """The directory holding pg_ctl/postgres (explicit, $PG_BIN, known places, PATH)."""
-    candidates = [explicit, os.environ.get("PG_BIN"), *PG_BIN_CANDIDATES]
+    if explicit is not None:  # asked for: that one or an error, never a silent fallback
+        if (Path(explicit) / "pg_ctl").is_file():
+            return Path(explicit)
+        raise InputError(f"--pg-bin {explicit}: no pg_ctl there (give the directory of "
+                         "PostgreSQL's server binaries, e.g. /usr/lib/postgresql/15/bin)")
+    candidates = [os.environ.get("PG_BIN"), *PG_BIN_CANDIDATES]
     for cand in candidates:
         if cand and (Path(cand) / "pg_ctl").is_file():
             return Path(cand)

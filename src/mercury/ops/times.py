@@ -32,13 +32,28 @@ def parse_time(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def parse_user_time(text: str, flag: str = "--to-time") -> datetime:
-    """`parse_time` for a command-line value: a bad one is the user's InputError."""
+# No backup of a PostgreSQL cluster run by CloudNativePG can be older than this (the
+# project started in 2022); an earlier target is a typo, refused before anything is read.
+EARLIEST_TARGET = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def parse_user_time(text: str, flag: str = "--to-time", *,
+                    now: datetime | None = None) -> datetime:
+    """`parse_time` for a command-line value: a bad one is the user's InputError. A
+    recovery target in the future or before any backup could exist is refused at once,
+    before the object store is asked (that takes a minute to fail)."""
     try:
-        return parse_time(text)
+        moment = parse_time(text)
     except ValueError:
         raise InputError(f"{flag}: {text!r} is not a timestamp (use ISO 8601, e.g. "
                          "2025-05-01T14:30:00Z; no zone means UTC)") from None
+    if moment < EARLIEST_TARGET:
+        raise InputError(f"{flag}: {iso(moment)} is before {EARLIEST_TARGET.year}: "
+                         "no backup can be that old")
+    current = now or datetime.now(UTC)
+    if moment > current:
+        raise InputError(f"{flag}: {iso(moment)} is in the future (now {iso(current)})")
+    return moment
 
 
 def maybe_time(value: object) -> datetime | None:

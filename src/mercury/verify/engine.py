@@ -19,7 +19,7 @@ from mercury.errors import InputError
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding, Severity
 from mercury.verify.rules.base import Rule
-from mercury.verify.schemas import SchemaStore
+from mercury.verify.schemas import SchemaStore, check_schema_location
 
 SKIP_ANNOTATION = "mercury.io/skip"
 
@@ -145,6 +145,7 @@ def verify_repo(
     the roots of the environment reach is verified (`include_all`: every declaration).
     """
     started = time.perf_counter()
+    check_schema_location(schema_location)
     given = Path(root).resolve()
     if not given.is_dir():
         raise InputError(f"{given}: not a directory")

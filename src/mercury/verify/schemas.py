@@ -24,6 +24,8 @@ import jsonschema
 import kubernetes_validate
 from referencing import Registry, Resource
 
+from mercury.errors import InputError
+
 DEFAULT_LOCATION = (
     "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/"
     "{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
@@ -289,3 +291,12 @@ def _shape_key(body: dict[str, Any]) -> bytes:
 
 def _short(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def check_schema_location(location: str | None) -> None:
+    """A local `--schema-location` must exist: a typo would silently check nothing."""
+    if not location or "://" in location or "{{" in location:
+        return
+    if not Path(location).is_dir():
+        raise InputError(f"--schema-location {location}: no such directory (give a "
+                         "kubeconform-style directory or URL template)")
