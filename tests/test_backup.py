@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 import yaml
 from backup.settings import tenant_manifests
+from rules.rulefixture import build_context, run_rule
 
 from mercury.cli.main import main
 from mercury.errors import ClusterError, InputError
@@ -22,10 +23,15 @@ from mercury.ops.backups import (
     rows_from_barman,
     rows_from_objects,
 )
-from mercury.ops.consistency import backup_consistency
 from mercury.ops.kube import Kube
 from mercury.ops.restore import plan_restore
 from mercury.ops.times import parse_time
+from mercury.verify.findings import Finding
+from mercury.verify.rules.cnpg import (
+    BackupScheduleRule,
+    CnpgBackupConsistencyRule,
+    CnpgDeprecatedBarmanRule,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
@@ -246,7 +252,15 @@ def test_restore_overlay_passes_verify(repo_copy, crd_schemas) -> None:
     assert about_restore == [], about_restore
 
 
-# --- consistency of ObjectStore / ScheduledBackup / Cluster -----------------------------
+# --- consistency of ObjectStore / ScheduledBackup / Cluster: the verify rule ------------
+
+def backup_consistency(objects: list[dict]) -> list[Finding]:
+    """The one implementation: the `cnpg-backup-consistency` rule (and `backup-schedule`,
+    `cnpg-deprecated-barman`, which own the schedule and the in-tree method)."""
+    ctx = build_context((o, "tenant.yaml") for o in objects)
+    return [f for rule in (CnpgBackupConsistencyRule(), BackupScheduleRule(),
+                           CnpgDeprecatedBarmanRule()) for f in run_rule(rule, ctx)]
+
 
 def test_template_backup_settings_are_consistent(tenant_objects) -> None:
     assert backup_consistency(tenant_objects) == []
@@ -258,18 +272,29 @@ def _mutated(objects: list[dict], kind: str, change) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize(("kind", "change", "message"), [
-    ("ScheduledBackup", lambda o: o["spec"].update(schedule="0 2 * * *"), "5 fields"),
-    ("ScheduledBackup", lambda o: o["spec"].update(cluster={"name": "db"}), "does not exist"),
-    ("ScheduledBackup", lambda o: o["spec"].pop("method"), "not 'plugin'"),
+@pytest.mark.parametrize(("kind", "change", "rule", "message"), [
+    ("ScheduledBackup", lambda o: o["spec"].update(schedule="0 2 * * *"), "backup-schedule",
+     "5 fields"),
+    ("ScheduledBackup", lambda o: o["spec"].update(cluster={"name": "db"}),
+     "cnpg-backup-consistency", "does not exist"),
+    ("ScheduledBackup", lambda o: o["spec"].pop("method"), "cnpg-backup-consistency",
+     "uses method barmanObjectStore"),
+    ("ScheduledBackup", lambda o: o["spec"]["pluginConfiguration"].update(
+        parameters={"serverName": "other"}), "cnpg-backup-consistency[parameters]",
+     "differs from Cluster"),
     ("Cluster", lambda o: o["spec"]["plugins"][0]["parameters"].update(barmanObjectName="x"),
-     "no ObjectStore"),
-    ("Cluster", lambda o: o["spec"]["plugins"][0].pop("isWALArchiver"), "isWALArchiver"),
-    ("Cluster", lambda o: o["spec"].pop("plugins"), "nothing archives"),
+     "cnpg-backup-consistency", "ObjectStore customer1/x does not exist"),
+    ("Cluster", lambda o: o["spec"]["plugins"][0].pop("isWALArchiver"),
+     "cnpg-backup-consistency[wal-archiver]", "isWALArchiver"),
+    ("Cluster", lambda o: o["spec"]["plugins"][0].update(enabled=False),
+     "cnpg-backup-consistency[disabled]", "disabled"),
+    ("Cluster", lambda o: o["spec"].pop("plugins"), "cnpg-backup-consistency[no-archiver]",
+     "nothing archives"),
 ])
-def test_inconsistencies_are_reported(tenant_objects, kind, change, message) -> None:
-    problems = backup_consistency(_mutated(tenant_objects, kind, change))
-    assert len(problems) == 1 and problems[0].kind == kind
+def test_inconsistencies_are_reported(tenant_objects, kind, change, rule, message) -> None:
+    problems = [p for p in backup_consistency(_mutated(tenant_objects, kind, change))
+                if p.object.startswith(f"{kind}/")]
+    assert [p.rule for p in problems] == [rule], problems
     assert message in problems[0].message
 
 
@@ -277,8 +302,9 @@ def test_two_clusters_sharing_a_server_name_collide(tenant_objects) -> None:
     twin = copy.deepcopy(next(o for o in tenant_objects if o["kind"] == "Cluster"))
     twin["metadata"]["name"] = "twin"
     problems = backup_consistency([*tenant_objects, twin])
-    assert {p.name for p in problems} == {"n8n-db", "twin"}
-    assert all("collide" in p.message for p in problems)
+    assert {p.object for p in problems} == {"Cluster/customer1/n8n-db", "Cluster/customer1/twin"}
+    assert {p.rule for p in problems} == {"cnpg-backup-consistency[server-name]"}
+    assert all("overwrite each other" in p.message for p in problems)
 
 
 # --- the kubectl layer ------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from mercury.exec import Command, resolve_tool
-from mercury.ops.consistency import barman_plugin, plugin_server_name
+from mercury.ops.backups import barman_plugin, plugin_server_name
 
 from .source import StoreSettings
 

@@ -158,3 +158,18 @@ def human_size(size: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def barman_plugin(cluster: dict[str, Any]) -> dict[str, Any] | None:
+    """The Cluster's barman-cloud plugin entry (spec.plugins[]), if any."""
+    for entry in (cluster.get("spec") or {}).get("plugins") or []:
+        if isinstance(entry, dict) and entry.get("name") == PLUGIN_NAME:
+            return entry
+    return None
+
+
+def plugin_server_name(cluster: dict[str, Any]) -> str:
+    """The serverName the Cluster archives under (the plugin defaults it to the name)."""
+    entry = barman_plugin(cluster) or {}
+    params = entry.get("parameters") or {}
+    return str(params.get("serverName") or (cluster.get("metadata") or {}).get("name") or "")

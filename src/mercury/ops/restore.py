@@ -22,9 +22,10 @@ from mercury.ops.backups import (
     CLUSTER_NAME,
     PLUGIN_NAME,
     BackupRow,
+    barman_plugin,
     first_restorable,
+    plugin_server_name,
 )
-from mercury.ops.consistency import barman_plugin, plugin_server_name
 from mercury.ops.times import iso
 
 SOURCE_ALIAS = "origin"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from mercury.builder.model import K8sObject
+from mercury.ops.backups import barman_plugin, plugin_server_name
 from mercury.platform.cron import cron_problem, runs_more_than_daily
 from mercury.verify.context import VerifyContext
 from mercury.verify.findings import Finding, Severity
@@ -51,13 +54,20 @@ def _plugin_names(cluster: K8sObject) -> set[str]:
 
 
 class CnpgBackupConsistencyRule(Rule):
-    """CNPG backup wiring points at nothing: a ScheduledBackup/Backup names a missing Cluster,
-    uses a method the Cluster is not configured for, or a Cluster plugin names a missing
-    ObjectStore (barmanObjectName). Each means no backup is ever taken.
+    """CNPG backup wiring that silently takes no backup or archives no WAL.
+
+    A ScheduledBackup/Backup names a missing Cluster or a method the Cluster is not set
+    up for, or a Cluster plugin names a missing ObjectStore (no sub-id); a Cluster in a
+    namespace with an ObjectStore has no barman-cloud plugin entry (`[no-archiver]`);
+    the entry is not `isWALArchiver: true` (`[wal-archiver]`) or is disabled
+    (`[disabled]`); two Clusters archive under one serverName on one store and overwrite
+    each other's WAL (`[server-name]`); a ScheduledBackup's plugin parameters disagree
+    with its Cluster's (`[parameters]`).
     """
 
     id = "cnpg-backup-consistency"
-    summary = "ScheduledBackup/Backup/Cluster backup references do not line up"
+    subs = frozenset({"no-archiver", "wal-archiver", "disabled", "server-name", "parameters"})
+    summary = "ScheduledBackup/Backup/Cluster/ObjectStore backup wiring does not line up"
     hint = ("ScheduledBackup.spec.cluster.name must be a Cluster in the namespace; "
             "method: plugin needs the Cluster's spec.plugins entry; barmanObjectName an "
             "ObjectStore")
@@ -67,9 +77,26 @@ class CnpgBackupConsistencyRule(Rule):
         for backup in ctx.of_kind("ScheduledBackup", "Backup"):
             if backup.group.startswith("postgresql.cnpg.io"):
                 yield from self._check_backup(backup, ctx)
+        writers: dict[tuple[str, str, str], list[K8sObject]] = defaultdict(list)
         for cluster in ctx.of_kind("Cluster"):
             if cluster.group.startswith("postgresql.cnpg.io"):
                 yield from self._check_object_stores(cluster, ctx)
+                yield from self._check_archiver(cluster, ctx)
+                store = dig(barman_entry(cluster), "parameters", "barmanObjectName")
+                if store:
+                    key = (cluster.namespace, str(store), server_name(cluster))
+                    writers[key].append(cluster)
+        for (_, store, server), clusters in sorted(writers.items()):
+            if len(clusters) < 2:
+                continue
+            for cluster in clusters:
+                others = ", ".join(c.name for c in clusters if c is not cluster)
+                yield self.finding(
+                    cluster, f"Cluster {cluster.namespace}/{cluster.name} archives under "
+                             f"serverName '{server}' on ObjectStore '{store}', as {others} "
+                             "does: their WAL archives overwrite each other",
+                    sub="server-name",
+                    hint="give each Cluster its own plugin parameters.serverName")
 
     def _check_backup(self, backup: K8sObject, ctx: VerifyContext) -> Iterable[Finding]:
         name = str(dig(backup.spec, "cluster", "name") or "")
@@ -88,6 +115,8 @@ class CnpgBackupConsistencyRule(Rule):
                 yield self.finding(
                     backup, f"{where} uses method plugin '{plugin}', but Cluster "
                             f"{cluster.namespace}/{cluster.name} has no such spec.plugins entry")
+            elif plugin == BARMAN_PLUGIN:
+                yield from self._check_parameters(backup, cluster, where)
         elif method == "barmanObjectStore" and not dig(cluster.spec, "backup", "barmanObjectStore"):
             extra = (" (it uses the barman-cloud plugin: set method: plugin and "
                      f"pluginConfiguration.name: {BARMAN_PLUGIN})"
@@ -96,6 +125,41 @@ class CnpgBackupConsistencyRule(Rule):
                 backup, f"{where} uses method barmanObjectStore (the default), but Cluster "
                         f"{cluster.namespace}/{cluster.name} has no spec.backup.barmanObjectStore"
                         f"{extra}")
+
+    def _check_parameters(self, backup: K8sObject, cluster: K8sObject,
+                          where: str) -> Iterable[Finding]:
+        wanted = dig(barman_entry(cluster), "parameters") or {}
+        given = dig(backup.spec, "pluginConfiguration", "parameters") or {}
+        for key in ("barmanObjectName", "serverName"):
+            if key in given and wanted.get(key) and given[key] != wanted[key]:
+                yield self.finding(
+                    backup, f"{where} pluginConfiguration.parameters.{key} '{given[key]}' "
+                            f"differs from Cluster {cluster.namespace}/{cluster.name}'s "
+                            f"'{wanted[key]}': the backup lands where recovery never looks",
+                    sub="parameters", hint="drop the override or make it match the Cluster")
+
+    def _check_archiver(self, cluster: K8sObject, ctx: VerifyContext) -> Iterable[Finding]:
+        where = f"Cluster {cluster.namespace}/{cluster.name}"
+        entry = barman_entry(cluster)
+        if entry is None:
+            if any(o.namespace == cluster.namespace for o in ctx.of_kind("ObjectStore")) \
+                    and not dig(cluster.spec, "backup", "barmanObjectStore"):
+                yield self.finding(
+                    cluster, f"{where} has no {BARMAN_PLUGIN} entry in spec.plugins, though "
+                             f"its namespace has an ObjectStore: nothing archives its WAL",
+                    sub="no-archiver",
+                    hint=f"add spec.plugins: [{{name: {BARMAN_PLUGIN}, isWALArchiver: true, "
+                         "parameters: {barmanObjectName: <store>}}]")
+            return
+        if entry.get("enabled") is False:
+            yield self.finding(cluster, f"{where}: the {BARMAN_PLUGIN} plugin entry is "
+                                        "disabled (enabled: false)", sub="disabled",
+                               hint="remove `enabled: false`")
+        elif entry.get("isWALArchiver") is not True:
+            yield self.finding(
+                cluster, f"{where}: the {BARMAN_PLUGIN} plugin entry is not isWALArchiver: "
+                         "true, so WAL is not archived and point-in-time recovery is lost",
+                sub="wal-archiver", hint="set isWALArchiver: true on the plugin entry")
 
     def _check_object_stores(self, cluster: K8sObject, ctx: VerifyContext) -> Iterable[Finding]:
         params = [dig(p, "parameters") for p in cluster.spec.get("plugins") or []]
@@ -108,6 +172,15 @@ class CnpgBackupConsistencyRule(Rule):
                     cluster, f"Cluster {cluster.namespace}/{cluster.name} names barmanObjectName "
                              f"'{store}', but ObjectStore {cluster.namespace}/{store} does not "
                              "exist")
+
+
+def barman_entry(cluster: K8sObject) -> dict[str, Any] | None:
+    """The Cluster's barman-cloud plugin entry (spec.plugins[]), if any."""
+    return barman_plugin(cluster.body)
+
+
+def server_name(cluster: K8sObject) -> str:
+    return plugin_server_name(cluster.body)
 
 
 class CnpgDeprecatedBarmanRule(Rule):
