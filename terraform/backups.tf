@@ -3,25 +3,33 @@
 # tenants with backup.auth = "sas", with a container SAS kept in Key Vault.
 
 resource "azurerm_storage_account" "backups" {
-  name                     = local.env.storage_account_name
-  location                 = azurerm_resource_group.main.location
-  resource_group_name      = azurerm_resource_group.main.name
-  account_tier             = "Standard"
-  account_replication_type = "ZRS" # backups survive the loss of one zone
+  name                = local.env.storage_account_name
+  location            = azurerm_resource_group.main.location
+  resource_group_name = azurerm_resource_group.main.name
+  account_tier        = "Standard"
+  # Zone-redundant where the region has zones; production adds geo-redundancy (GZRS or
+  # GRS): the backups outlive the region (profiles.tf, hardening.geo_redundant_backups).
+  account_replication_type = local.hardening.storage_replication
   account_kind             = "StorageV2"
 
   min_tls_version                 = "TLS1_2"
   https_traffic_only_enabled      = true
   allow_nested_items_to_be_public = false # no anonymous blob access, ever
-  # Account keys stay enabled: they sign the SAS tokens of `sas` tenants, and the
-  # azurerm provider reads a StorageV2 account's queue properties with them (with keys
-  # off it needs data-plane roles it cannot grant itself before the account exists).
-  # Workload-identity tenants never see a key: they get a role on their container only.
-  shared_access_key_enabled       = true
+  # Account keys only while a `sas` tenant exists: they sign its container SAS. Everyone
+  # else uses Entra ID: the tenants' workload identities (a role on their own container)
+  # and Terraform itself (storage_use_azuread in versions.tf).
+  shared_access_key_enabled       = length(local.sas_tenants) > 0
   default_to_oauth_authentication = true
   # The public endpoint stays reachable (AKS egress uses it; there is no private
   # endpoint in this design): access is controlled by identity, not by network.
   public_network_access_enabled = true
+
+  # A SAS valid longer than this is logged by Azure; the backup SAS window itself is
+  # checked against it below (data.azurerm_storage_account_blob_container_sas).
+  sas_policy {
+    expiration_period = "${local.hardening.sas_expiration_days}.00:00:00"
+    expiration_action = "Log"
+  }
 
   blob_properties {
     # An overwritten or deleted backup, or a deleted container, stays recoverable for
@@ -109,6 +117,10 @@ data "azurerm_storage_account_blob_container_sas" "backup" {
     precondition {
       condition     = var.backup_sas_start != null && var.backup_sas_expiry != null
       error_message = "Tenant ${each.key} uses backup.auth = sas: set backup_sas_start and backup_sas_expiry."
+    }
+    precondition {
+      condition     = try(timecmp(var.backup_sas_expiry, timeadd(var.backup_sas_start, "${local.hardening.sas_expiration_days * 24}h")) <= 0, false)
+      error_message = "The backup SAS window is longer than the account's SAS policy (hardening.sas_expiration_days = ${local.hardening.sas_expiration_days})."
     }
   }
 }

@@ -15,6 +15,15 @@ resource "azurerm_key_vault" "main" {
   purge_protection_enabled   = true
   soft_delete_retention_days = 90
 
+  # Firewall option (hardening.key_vault_network). Allow by default: the CSI driver
+  # reads from the cluster's egress IP and Terraform from the deployer's, and neither is
+  # known before apply. With Deny, list both in ip_rules.
+  network_acls {
+    bypass         = "AzureServices"
+    default_action = local.hardening.key_vault_network.default_action
+    ip_rules       = local.hardening.key_vault_network.ip_rules
+  }
+
   tags = local.tags
 }
 

@@ -19,6 +19,17 @@ variable "kubernetes_version" {
   default     = null
 }
 
+variable "api_server_authorized_ip_ranges" {
+  description = <<-EOT
+    CIDR ranges allowed to reach the AKS API server (kubectl, mercury status/doctor/backup,
+    CI). null takes hardening.api_server_authorized_ip_ranges from platform.yaml; an empty
+    list leaves the API server open to the internet (Entra ID still guards it), which the
+    production profile refuses. Flux and the Azure control plane need no entry.
+  EOT
+  type        = list(string)
+  default     = null
+}
+
 variable "git_repository_url" {
   description = "URL Flux pulls this repository from (https://, ssh:// or git@)."
   type        = string

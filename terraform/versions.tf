@@ -27,6 +27,9 @@ provider "azurerm" {
   # resources, which azurerm's default ("legacy") set does not register: on a fresh
   # subscription the extension would fail with MissingSubscriptionRegistration.
   resource_providers_to_register = ["Microsoft.KubernetesConfiguration"]
+  # Storage data plane (containers, blob properties) through Entra ID, not account keys:
+  # the backup account has no keys unless a `sas` tenant needs them.
+  storage_use_azuread = true
 
   features {}
 }

@@ -8,7 +8,7 @@ are repeated there with `try(..., default)`.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,6 +18,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from mercury.platform.hardening import Hardening, Profile, resolve
 
 # A tenant name becomes a namespace (DNS-1123 label), a Key Vault secret prefix and an
 # Azure blob container name: 3-63 lowercase letters, digits and hyphens, starting and
@@ -64,6 +66,19 @@ class Environment(_Strict):
     key_vault_name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
     storage_account_name: str = Field(pattern=r"^[a-z0-9]{3,24}$")
     cluster: ClusterSpec
+    # Baseline hardening (mercury.platform.hardening): production's secure defaults
+    # unless the environment says `profile: staging`; `hardening:` overrides values.
+    profile: Profile = "production"
+    hardening: Hardening = Hardening()
+
+    @field_validator("hardening", mode="before")
+    @classmethod
+    def _none_is_no_override(cls, value: object) -> object:
+        return {} if value is None else value
+
+    def hardening_settings(self) -> dict[str, Any]:
+        """The effective hardening of this environment (Terraform's local.hardening)."""
+        return resolve(self.profile, self.location, self.hardening)
 
     @field_validator("acme_email")
     @classmethod
