@@ -14,6 +14,8 @@ resource "azurerm_kubernetes_cluster" "main" {
   resource_group_name = azurerm_resource_group.main.name
   dns_prefix          = local.cluster.name
   kubernetes_version  = local.cluster.kubernetes_version
+  # Free in staging; Standard (financially backed API server uptime SLA) in production.
+  sku_tier = local.hardening.aks_sku_tier
 
   default_node_pool {
     name       = "system"

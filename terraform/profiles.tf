@@ -5,8 +5,9 @@
 #
 # Both profiles: Entra ID only (no local accounts), a weekly maintenance window (staging
 # the day before production), zones where the region has them, storage keys only while a
-# `sas` tenant exists. Production adds Azure Policy, Container Insights and diagnostic
-# logs (Log Analytics), geo-redundant backups, and must name its API server ranges.
+# `sas` tenant exists. Production adds Azure Policy, the AKS Standard tier (uptime SLA),
+# Container Insights and diagnostic logs (Log Analytics), geo-redundant backups, and
+# must name its API server ranges.
 
 locals {
   hardening_base = {
@@ -21,12 +22,14 @@ locals {
   profiles = {
     staging = merge(local.hardening_base, {
       azure_policy          = false
+      aks_sku_tier          = "Free"
       monitoring            = false
       geo_redundant_backups = false
       maintenance_window    = { day_of_week = "Saturday", start_time = "02:00", utc_offset = "+00:00", duration_hours = 4 }
     })
     production = merge(local.hardening_base, {
       azure_policy          = true
+      aks_sku_tier          = "Standard" # the API server's uptime SLA
       monitoring            = true
       geo_redundant_backups = true
       maintenance_window    = { day_of_week = "Sunday", start_time = "02:00", utc_offset = "+00:00", duration_hours = 4 }

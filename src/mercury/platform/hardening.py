@@ -2,13 +2,13 @@
 
 Why profiles: the secure basics (Entra ID only, a maintenance window, zones where the
 region has them, keyless storage unless a `sas` tenant needs keys) hold for every
-environment, while what costs money or needs a decision (Azure Policy, Container
-Insights and diagnostic logs, geo-redundant backups, a closed API server) is on for
-`production` and off for `staging`. An environment's `hardening:` mapping overrides
-single values of its profile.
+environment, while what costs money or needs a decision is on for `production` and off
+for `staging`: Azure Policy, the API server's uptime SLA (AKS Standard tier), Container
+Insights and diagnostic logs, geo-redundant backups, a closed API server. An
+environment's `hardening:` mapping overrides single values of its profile.
 
 Terraform twin: terraform/profiles.tf resolves the same file into `local.hardening`;
-tests/test_terraform.py evaluates both and compares them, so a default changed here
+tests/test_hardening.py evaluates both and compares them, so a default changed here
 must change there too.
 """
 
@@ -70,6 +70,7 @@ class Hardening(_Strict):
     api_server_authorized_ip_ranges: list[str] | None = None
     availability_zones: StrictBool | None = None
     azure_policy: StrictBool | None = None
+    aks_sku_tier: Literal["Free", "Standard", "Premium"] | None = None
     monitoring: StrictBool | None = None
     log_retention_days: StrictInt | None = Field(default=None, ge=30, le=730)
     geo_redundant_backups: StrictBool | None = None
@@ -105,6 +106,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "staging": {
         **_BASE,
         "azure_policy": False,
+        "aks_sku_tier": "Free",
         "monitoring": False,
         "geo_redundant_backups": False,
         "maintenance_window": MaintenanceWindow(day_of_week="Saturday").model_dump(),
@@ -112,6 +114,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "production": {
         **_BASE,
         "azure_policy": True,
+        "aks_sku_tier": "Standard",  # the API server's uptime SLA
         "monitoring": True,
         "geo_redundant_backups": True,
         "maintenance_window": MaintenanceWindow(day_of_week="Sunday").model_dump(),
