@@ -1,6 +1,6 @@
 # Two entry points, both from a fresh clone:
 #   make plan   set up .venv and run `mercury plan` on the bundled platform
-#   make test   set up .venv, the test tools (Azurite, `make tools`) and run the whole test suite
+#   make test   set up .venv, the test tools (Azurite, checkov, `make tools`) and run the whole test suite
 #   make tools  build the ecosystem's Go tools (kube-apiserver, etcd, flux, kubeconform, helm,
 #               kwok) from the Go module proxy into .tools/bin/, pinned by tools/<name>/go.sum
 # The venv is made from /usr/bin/python3 so the postgres user can read it
@@ -13,7 +13,7 @@ SCHEMAS ?= $(wildcard ../shared/schemas/crds)
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup plan test lint bench clean tools
+.PHONY: setup plan test lint bench clean tools checkov
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -71,10 +71,23 @@ $(TOOLS_BIN)/flux: tools/flux/go.mod tools/flux/go.sum
 
 tools: $(addprefix $(TOOLS_BIN)/,$(GO_TOOLS))
 
+# checkov (security scan of terraform/ and the built manifests, tests/test_checkov.py) in a
+# venv of its own: it installs its own `hcl2` package over python-hcl2, which mercury uses.
+# The stamp names the version, so changing the pin reinstalls.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV    := .tools/checkov-venv
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	touch $@
+
+checkov: $(CHECKOV_STAMP)
+
 plan: setup
 	$(VENV)/bin/mercury plan $(if $(SCHEMAS),--schema-location $(SCHEMAS))
 
-test: setup tools .tools/azurite/node_modules/.bin/azurite-blob
+test: setup tools checkov .tools/azurite/node_modules/.bin/azurite-blob
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/pytest -q
