@@ -30,6 +30,7 @@ from mercury.verify.rules.security import (
     PodSecurityRestrictedRule,
 )
 from mercury.verify.rules.services import ServiceSelectorRule, ServiceTargetPortRule
+from mercury.verify.rules.tfwiring import TerraformWiringRule
 
 CROSS_OBJECT_RULES: list[Rule] = [
     # Flux wiring
@@ -50,6 +51,7 @@ CROSS_OBJECT_RULES: list[Rule] = [
     SecretDataCommittedRule(),
     CsiReloaderRule(),
     TenantSecretIsolation(),
+    TerraformWiringRule(),
     # workloads and services
     ServiceSelectorRule(),
     ServiceTargetPortRule(),
