@@ -8,6 +8,7 @@ from __future__ import annotations
 from mercury.verify.rules import schema, terraform
 from mercury.verify.rules.aks import AksFluxMultitenancy
 from mercury.verify.rules.base import Rule
+from mercury.verify.rules.capacity import CapacityRule
 from mercury.verify.rules.certmanager import IssuerRefRule
 from mercury.verify.rules.cnpg import (
     BackupScheduleRule,
@@ -61,6 +62,7 @@ CROSS_OBJECT_RULES: list[Rule] = [
     ImageTagRule(),
     PodSecurityRestrictedRule(),
     NetworkDefaultDenyRule(),
+    CapacityRule(),
     # CloudNativePG
     BackupScheduleRule(),
     CnpgBackupConsistencyRule(),

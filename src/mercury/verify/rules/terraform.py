@@ -84,7 +84,7 @@ def _scope(facts: TerraformFacts) -> Scope:
                     variables[name] = spec["default"]
     if facts.environment:
         variables["environment"] = facts.environment
-    return Scope(variables, locals_src, facts.root / "terraform")
+    return Scope(variables, locals_src, (facts.root / "terraform").resolve())
 
 
 def _evaluate_str(value: str, scope: Scope) -> str | None:

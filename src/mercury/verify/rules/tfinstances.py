@@ -91,6 +91,8 @@ class TfInstance:
                 return evaluate(parse_value(raw), scope, env)
             if isinstance(raw, list):
                 return [self._evaluate(ctx, item) for item in raw]
+            if isinstance(raw, dict):  # a nested block (default_node_pool { ... })
+                return {k: self._evaluate(ctx, v) for k, v in raw.items()}
             return raw
         except HclEvalError:
             return Unknown(str(raw))
