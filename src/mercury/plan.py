@@ -51,6 +51,8 @@ class FleetPlan:
     tenants: list[TenantRow]
     verify: VerifyReport
     notes: list[str] = field(default_factory=list)
+    # nodes, allocatable, requested, fits, how many more default-size tenants fit
+    capacity: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -64,6 +66,7 @@ class FleetPlan:
             "layers": [vars(layer) for layer in self.layers],
             "tenants": [vars(tenant) for tenant in self.tenants],
             "findings": [f.as_json() for f in self.verify.findings],
+            "capacity": self.capacity,
             "summary": self.verify.summary.as_json(),
             "exit_code": self.exit_code,
         }
@@ -92,7 +95,24 @@ def make_plan(root: Path, *, env: str | None = None, schema_location: str | None
         layers=layers,
         tenants=_tenant_rows(platform, environment, report),
         verify=report,
+        capacity=_capacity(root, environment, platform, report),
     )
+
+
+def _capacity(root: Path, environment: str, platform: Platform,
+              report: VerifyReport) -> dict[str, Any] | None:
+    """The capacity assessment the `capacity` rule checks, as the plan's report."""
+    from mercury.builder import load_terraform
+    from mercury.platform.model import Database
+    from mercury.verify.capacity import assess
+    from mercury.verify.context import TerraformFacts, VerifyContext
+
+    files = load_terraform(root)
+    facts = TerraformFacts(root=root, files=files, environment=environment) if files else None
+    ctx = VerifyContext(root, report.builds, terraform=facts, environment=environment)
+    result = assess(ctx, tenants=sorted(platform.tenants_of(environment)),
+                    default_instances=Database().instances)
+    return result.as_json() if result else None
 
 
 def _terraform_wiring(name: str, tenant: Tenant, report: VerifyReport) -> str:

@@ -84,7 +84,30 @@ def render_text(fleet: Any, *, color: bool = False) -> str:
         tenants.add_row(t.name, t.url, str(t.instances), t.schedule, t.backup_auth, wiring,
                         str(t.objects), problems)
     console.print(tenants)
+    if fleet.capacity:
+        console.print(_capacity_line(fleet.capacity))
     out.write(text.render(fleet.verify.findings, fleet.verify.summary, color=color))
     verdict = "FAIL" if fleet.exit_code else "OK"
     console.print(Text(f"plan: {verdict}", style="bold red" if fleet.exit_code else "bold green"))
     return out.getvalue()
+
+
+def _pct(used: float, total: float) -> str:
+    return f"{100 * used / total:.0f}%" if total else "?"
+
+
+def _capacity_line(cap: dict[str, Any]) -> Text:
+    """One line: nodes, requested / allocatable, and the headroom in default tenants."""
+    pools = ", ".join(f"{p['count']} x {p['vm_size']}" for p in cap["pools"])
+    req, alloc = cap["requested"], cap["allocatable"]
+    line = (f"capacity: {pools}; requests {req['cpu_m']}m / {alloc['cpu_m']}m CPU "
+            f"({_pct(req['cpu_m'], alloc['cpu_m'])}), {req['memory_mi']}Mi / "
+            f"{alloc['memory_mi']}Mi memory ({_pct(req['memory_mi'], alloc['memory_mi'])}), "
+            f"{req['pods']} / {alloc['pods']} pods")
+    if not cap["fits"]:
+        return Text(line + "; does NOT fit (see rule capacity)", style="red")
+    if cap["more_tenants"] is not None:
+        per = cap["per_tenant"]
+        line += (f"; room for {cap['more_tenants']} more tenant(s) of the default size "
+                 f"({per['cpu_m']}m / {per['memory_mi']}Mi each)")
+    return Text(line, style="green")
