@@ -467,18 +467,18 @@ def _pool(block: dict[str, Any], plugin: str, file: str, line: int | None,
 def _platform_pool(ctx: VerifyContext) -> list[NodePool]:
     from mercury.platform import load_platform
 
-    if not (ctx.root / "platform.yaml").is_file():
-        return []
+    if ctx.environment is None or not (ctx.root / "platform.yaml").is_file():
+        return []  # which environment's cluster is not known
     try:
         platform = load_platform(ctx.root)
     except MercuryError:
         return []
-    env = platform.environments.get(ctx.environment or platform.default_environment)
+    env = platform.environments.get(ctx.environment)
     if env is None:
         return []
     return [NodePool("default", env.cluster.node_count, env.cluster.node_size,
                      DEFAULT_MAX_PODS["overlay"], 1, "platform.yaml", None,
-                     f"environment {ctx.environment or platform.default_environment} cluster")]
+                     f"environment {ctx.environment} cluster")]
 
 
 @dataclass

@@ -54,7 +54,7 @@ def parse_ref(value: Any) -> TfRef | None:
     return TfRef(f"{type_}.{name}{index or ''}", type_, attr)
 
 
-@dataclass
+@dataclass(eq=False)  # one object per instance: hashed by identity
 class TfInstance:
     """One instance of a resource: its address, key and the resource block it comes from."""
 
