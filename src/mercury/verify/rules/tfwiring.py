@@ -233,9 +233,11 @@ class TerraformWiringRule(Rule):
                     continue
                 resource = KV_OBJECT_TYPES[type_]
                 declared = tf.kv_objects.get((resource, vault.address if vault else None), {})
-                if vault is None:  # vault unknown: any vault's objects
+                if vault is None:  # vault unknown: any vault's objects, if Terraform has some
                     declared = {n: i for (t, _), d in tf.kv_objects.items() if t == resource
                                 for n, i in d.items()}
+                    if not declared:
+                        continue  # Terraform does not manage these objects: nothing to compare
                 inst = declared.get(name)
                 if inst is None:
                     in_vault = f" of {vault.where}" if vault else ""
