@@ -14,6 +14,7 @@ expression holds (real values from `--values`). `value_index` maps them back.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -88,7 +89,7 @@ class TfInstance:
                "count": {"index": self.key}}
         try:
             if isinstance(raw, str) and "${" in raw:
-                return evaluate(parse_value(raw), scope, env)
+                return evaluate(_parsed(raw), scope, env)
             if isinstance(raw, list):
                 return [self._evaluate(ctx, item) for item in raw]
             if isinstance(raw, dict):  # a nested block (default_node_pool { ... })
@@ -108,6 +109,12 @@ class TfInstance:
     @property
     def where(self) -> str:
         return f"{self.address} ({self.file}:{self.line or '?'})"
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> Any:
+    """One parse per distinct expression: every instance of a resource shares its text."""
+    return parse_value(text)
 
 
 def address(type_: str, name: str, key: str | int | None) -> str:

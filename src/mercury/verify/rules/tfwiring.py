@@ -41,6 +41,7 @@ KV_OBJECT_TYPES = {"secret": "azurerm_key_vault_secret", "key": "azurerm_key_vau
                    "cert": "azurerm_key_vault_certificate"}
 BLOB_WRITE_ROLES = {"Storage Blob Data Contributor", "Storage Blob Data Owner"}
 # scopes above a resource: they reach everything below them
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 1,000 SPCs in 0.1 s
 BROAD_SCOPES = {"azurerm_resource_group", "azurerm_subscription", "azurerm_client_config"}
 
 
@@ -126,13 +127,13 @@ def _where(obj: K8sObject) -> str:
 def spc_objects(params: dict[str, Any]) -> list[tuple[str, str]]:
     """(objectName, objectType) of an Azure SecretProviderClass's `objects` parameter."""
     try:
-        outer = yaml.safe_load(str(params.get("objects") or ""))
+        outer = yaml.load(str(params.get("objects") or ""), Loader=_LOADER)
     except yaml.YAMLError:
         return []
     out = []
     for item in (outer or {}).get("array") or [] if isinstance(outer, dict) else []:
         try:
-            obj = yaml.safe_load(item) if isinstance(item, str) else item
+            obj = yaml.load(item, Loader=_LOADER) if isinstance(item, str) else item
         except yaml.YAMLError:
             continue
         if isinstance(obj, dict) and obj.get("objectName"):
