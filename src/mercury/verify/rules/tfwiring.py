@@ -373,8 +373,8 @@ class TerraformWiringRule(Rule):
         for need in needs:
             subject = f"system:serviceaccount:{need.owner.namespace}:{need.sa}"
             if need.identity is None:
-                if (need.owner.ref, need.sa) in covered:
-                    continue  # its identity comes from an SPC: checked there
+                if (need.owner.ref, need.sa) in covered or not tf.trusted:
+                    continue  # identity from an SPC (checked there), or federation not in TF
                 key = (str(need.owner.ref), subject, "")
                 if key not in seen and subject not in tf.trusted:
                     seen.add(key)
