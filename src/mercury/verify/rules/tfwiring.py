@@ -197,7 +197,7 @@ class TerraformWiringRule(Rule):
                     if c.group == "postgresql.cnpg.io"}
         needs: list[_Need] = []
         yield from self._spcs(ctx, tf, needs)
-        yield from self._object_stores(ctx, tf, clusters, needs)
+        yield from self._object_stores(ctx, tf, clusters, sas, needs)
         yield from self._labelled_pods(ctx, tf, sas, needs)
         yield from self._federation(tf, needs)
         yield from self._subjects(ctx, tf, sas, clusters)
@@ -283,6 +283,7 @@ class TerraformWiringRule(Rule):
 
     def _object_stores(self, ctx: VerifyContext, tf: _Terraform,
                        clusters: dict[tuple[str, str], K8sObject],
+                       sas: dict[tuple[str, str], K8sObject],
                        needs: list[_Need]) -> Iterator[Finding]:
         users: dict[tuple[str, str], list[K8sObject]] = {}
         for cluster in clusters.values():
@@ -317,13 +318,14 @@ class TerraformWiringRule(Rule):
             if not is_true(dig(config, "azureCredentials", "inheritFromAzureAD")):
                 continue
             for cluster in users.get((store.namespace, store.name), []):
-                yield from self._cluster_identity(tf, cluster, store, container, account, needs)
+                sa_name, annotations = _cluster_account(cluster, clusters, sas)
+                yield from self._cluster_identity(tf, cluster, store, container, account,
+                                                  sa_name, annotations, needs)
 
     def _cluster_identity(self, tf: _Terraform, cluster: K8sObject, store: K8sObject,
-                          container: TfInstance | None, account: TfInstance,
-                          needs: list[_Need]) -> Iterator[Finding]:
+                          container: TfInstance | None, account: TfInstance, sa_name: str,
+                          annotations: dict[str, Any], needs: list[_Need]) -> Iterator[Finding]:
         labels = dig(cluster.spec, "inheritedMetadata", "labels") or {}
-        annotations = dig(cluster.spec, "serviceAccountTemplate", "metadata", "annotations") or {}
         why = f"backs up to ObjectStore {store.name} with inheritFromAzureAD"
         if not is_true(labels.get(WI_USE)):
             yield self.finding(cluster, f"{_where(cluster)} {why}, but its pods lack the label "
@@ -331,8 +333,8 @@ class TerraformWiringRule(Rule):
                                         "the webhook injects no Azure token", sub="wi-pod")
         client_id = str(annotations.get(WI_CLIENT) or "")
         if not client_id:
-            yield self.finding(cluster, f"{_where(cluster)} {why}, but its ServiceAccount has "
-                                        f"no {WI_CLIENT} annotation "
+            yield self.finding(cluster, f"{_where(cluster)} {why}, but its ServiceAccount "
+                                        f"{sa_name} has no {WI_CLIENT} annotation "
                                         "(spec.serviceAccountTemplate)", sub="wi-pod")
             return
         identity = self._identity(cluster, client_id, tf)
@@ -341,7 +343,7 @@ class TerraformWiringRule(Rule):
             return
         if identity is None:
             return
-        needs.append(_Need(cluster, cluster.name, identity, why))
+        needs.append(_Need(cluster, sa_name, identity, why))
         if container is not None and not self._granted(tf, identity, BLOB_WRITE_ROLES,
                              {container.address, account.address}):
             yield self.finding(
@@ -431,6 +433,20 @@ class TerraformWiringRule(Rule):
         return Finding(rule=f"{self.id}[{sub}]", severity=self.severity, object=inst.address,
                        message=message, hint=self.hint, file=inst.file, line=inst.line,
                        tenant=str(inst.key) if isinstance(inst.key, str) else None)
+
+
+def _cluster_account(cluster: K8sObject, clusters: dict[tuple[str, str], K8sObject],
+                     sas: dict[tuple[str, str], K8sObject]) -> tuple[str, dict[str, Any]]:
+    """The ServiceAccount a CNPG Cluster's pods run as, and its annotations: its own (named
+    after it, from serviceAccountTemplate) or an existing one (`spec.serviceAccountName`,
+    e.g. a restore reusing the source cluster's, which CNPG made from that one's template)."""
+    name = str(cluster.spec.get("serviceAccountName") or cluster.name)
+    owner = cluster if name == cluster.name else clusters.get((cluster.namespace, name))
+    if owner is not None:
+        found = dig(owner.spec, "serviceAccountTemplate", "metadata", "annotations")
+        return name, found if isinstance(found, dict) else {}
+    sa = sas.get((cluster.namespace, name))
+    return name, dict(sa.annotations) if sa is not None else {}
 
 
 def _sa_names(sas: dict[tuple[str, str], K8sObject],
