@@ -22,6 +22,7 @@ from mercury.verify.rules.isolation import TenantSecretIsolation
 from mercury.verify.rules.n8n import N8nEncryptionKeyRule, N8nProbesRule, N8nReplicasRule
 from mercury.verify.rules.n8n_semantics import N8nConfigRule
 from mercury.verify.rules.namespaces import NamespaceMissingRule
+from mercury.verify.rules.network import NetworkFlowRule, NetworkIsolationRule
 from mercury.verify.rules.references import ConfigMapRefRule, PvcRefRule, ServiceAccountRefRule
 from mercury.verify.rules.secrets import CsiReloaderRule, SecretDataCommittedRule, SecretRefRule
 from mercury.verify.rules.secrets_store import SpcIdentityRule, SpcTenantIdRule
@@ -63,6 +64,8 @@ CROSS_OBJECT_RULES: list[Rule] = [
     PodSecurityRestrictedRule(),
     NetworkDefaultDenyRule(),
     CapacityRule(),
+    NetworkFlowRule(),
+    NetworkIsolationRule(),
     # CloudNativePG
     BackupScheduleRule(),
     CnpgBackupConsistencyRule(),

@@ -18,11 +18,9 @@ of `local.tenants`. Expressions it cannot resolve offline are left unchecked.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from mercury.builder.hcl_eval import HclEvalError, evaluate_hcl2
 from mercury.verify.context import VerifyContext
@@ -32,7 +30,6 @@ from mercury.verify.rules.terraform import terraform_scope
 from mercury.verify.rules.tfresources import TfResource, resources, unwrap
 
 READING_ROLES = {"Key Vault Secrets User", "Key Vault Secrets Officer", "Key Vault Administrator"}
-IMDS = ipaddress.ip_address("169.254.169.254")
 NODE = "node"  # pseudo identity: the node's managed identities, through IMDS
 REF = re.compile(r'^(data\.)?(azurerm_\w+)\.([\w-]+)(?:\[(each\.key|\d+|"[^"]*")\])?\.(.+)$')
 SUBJECT = re.compile(r"^system:serviceaccount:([^:]+):([^:]+)$")
@@ -117,34 +114,19 @@ class _Grant:
 
 
 def imds_open(ctx: VerifyContext, namespace: str) -> bool:
-    """Whether some pod of `namespace` may reach 169.254.169.254:80 under its policies."""
-    policies = [p for p in ctx.of_kind("NetworkPolicy") if p.namespace == namespace]
-    egress = [p for p in policies if "Egress" in (p.spec.get("policyTypes") or [])
-              or p.spec.get("egress")]
-    if not any(p.spec.get("podSelector") in ({}, None) for p in egress):
-        return True  # some pod has no egress policy at all
-    return any(_rule_reaches_imds(rule) for p in egress for rule in p.spec.get("egress") or [])
+    """Whether some pod of `namespace` may reach 169.254.169.254:80 under its policies
+    (the network evaluator's answer). Besides the built pods, pods that could exist
+    count: one with no labels, and one per policy carrying its matchLabels."""
+    from mercury.verify.network import analyze
+    from mercury.verify.network.isolation import IMDS
+    from mercury.verify.network.pods import Pod
 
-
-def _rule_reaches_imds(rule: dict[str, Any]) -> bool:
-    ports = rule.get("ports") or []
-    if ports and not any(str(p.get("port", "80")) in {"80", "http"} for p in ports):
-        return False
-    peers = rule.get("to") or []
-    if not peers:
-        return True
-    for peer in peers:
-        block = peer.get("ipBlock") if isinstance(peer, dict) else None
-        if not block:
-            continue
-        try:
-            if IMDS in ipaddress.ip_network(str(block.get("cidr")), strict=False) and not any(
-                    IMDS in ipaddress.ip_network(str(e), strict=False)
-                    for e in block.get("except") or []):
-                return True
-        except ValueError:
-            return True  # unreadable: assume the worst
-    return False
+    net = analyze(ctx).network
+    could = [{}] + [dict((p.pod_selector or {}).get("matchLabels") or {})
+                    for p in net.policies.get(namespace, ())]
+    pods = [*net.pods.get(namespace, ()),
+            *(Pod(namespace, labels, (), f"a pod of {namespace}", "workload") for labels in could)]
+    return any(net.verdict(pod, IMDS, 80).allowed for pod in pods)
 
 
 class TenantSecretIsolation(Rule):
