@@ -6,12 +6,14 @@ verdict costs the policies of two namespaces, never the whole fleet.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mercury.verify.network.policy import (
     Address,
+    IpBlock,
     Peer,
     Policy,
     PortDecl,
@@ -163,10 +165,14 @@ class Network:
 
 
 def _admits_public(peer: Peer) -> bool:
-    """Whether the ipBlock leaves some public address (cidr minus excepts minus the
-    private, link-local and Azure platform ranges)."""
     assert peer.ip_block is not None
-    block = peer.ip_block
+    return _leaves_public(peer.ip_block)
+
+
+@functools.lru_cache(maxsize=1024)
+def _leaves_public(block: IpBlock) -> bool:
+    """Whether the ipBlock leaves some public address (cidr minus excepts minus the
+    private, link-local and Azure platform ranges); cached: every tenant has the same."""
     if block.cidr.version != 4:
         return False
     remaining = [block.cidr]
