@@ -22,6 +22,7 @@ def test_plan_on_the_bundled_platform_is_clean(
     assert "generated files match platform.yaml" in out
     for layer in ("infra-controllers", "infra-configs", "apps"):
         assert layer in out
+    assert "required flow(s) checked, 0 broken" in out
 
 
 def test_plan_json_counts_objects_per_layer_and_tenant(
@@ -34,6 +35,12 @@ def test_plan_json_counts_objects_per_layer_and_tenant(
     (tenant,) = doc["tenants"]
     assert tenant["name"] == "customer1" and tenant["objects"] >= 15
     assert doc["summary"]["errors"] == 0
+    net = doc["network"]
+    assert net["broken"] == 0 and net["forbidden_possible"] == 0 and net["tenants"] == 1
+    flows = {(f["purpose"], f["destination"], f["port"]) for f in net["flows"]}
+    assert ("ingress", "Deployment customer1/n8n", "TCP/5678") in flows
+    assert ("database", "CNPG primary of Cluster customer1/n8n-db", "TCP/5432") in flows
+    assert {p for p, *_ in flows} >= {"acme", "replication", "operator", "storage", "dns"}
 
 
 def test_a_new_tenant_appears_in_the_plan(

@@ -53,6 +53,8 @@ class FleetPlan:
     notes: list[str] = field(default_factory=list)
     # nodes, allocatable, requested, fits, how many more default-size tenants fit
     capacity: dict[str, Any] | None = None
+    # the flow matrix of mercury.verify.network (Analysis.as_json), None when not computed
+    network: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -68,6 +70,7 @@ class FleetPlan:
             "findings": [f.as_json() for f in self.verify.findings],
             "capacity": self.capacity,
             "summary": self.verify.summary.as_json(),
+            "network": self.network,
             "exit_code": self.exit_code,
         }
 
@@ -96,6 +99,7 @@ def make_plan(root: Path, *, env: str | None = None, schema_location: str | None
         tenants=_tenant_rows(platform, environment, report),
         verify=report,
         capacity=_capacity(root, environment, platform, report),
+        network=_network(root, report),
     )
 
 
@@ -113,6 +117,14 @@ def _capacity(root: Path, environment: str, platform: Platform,
     result = assess(ctx, tenants=sorted(platform.tenants_of(environment)),
                     default_instances=Database().instances)
     return result.as_json() if result else None
+
+
+def _network(root: Path, report: VerifyReport) -> dict[str, Any]:
+    """The flow matrix over what verify built (pure: a context of the same builds)."""
+    from mercury.verify.context import VerifyContext
+    from mercury.verify.network import analyze
+
+    return analyze(VerifyContext(root, report.builds)).as_json()
 
 
 def _terraform_wiring(name: str, tenant: Tenant, report: VerifyReport) -> str:

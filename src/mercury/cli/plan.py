@@ -86,6 +86,14 @@ def render_text(fleet: Any, *, color: bool = False) -> str:
     console.print(tenants)
     if fleet.capacity:
         console.print(_capacity_line(fleet.capacity))
+    net = fleet.network
+    if net is not None:
+        broken = net["broken"] + net["forbidden_possible"]
+        console.print(Text(
+            f"network: {net['flows_checked']} required flow(s) checked, {net['broken']} "
+            f"broken; {net['forbidden_checked']} forbidden flow(s) checked, "
+            f"{net['forbidden_possible']} possible ({net['tenants']} tenant(s))",
+            style="red" if broken else "green"))
     out.write(text.render(fleet.verify.findings, fleet.verify.summary, color=color))
     verdict = "FAIL" if fleet.exit_code else "OK"
     console.print(Text(f"plan: {verdict}", style="bold red" if fleet.exit_code else "bold green"))

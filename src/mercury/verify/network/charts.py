@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mercury.builder.model import K8sObject
-from mercury.verify.network.policy import PortDecl
 from mercury.verify.network.pods import Pod
+from mercury.verify.network.policy import PortDecl
 from mercury.verify.rules.index import dig
 
 

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from mercury.verify.network.pods import Pod
 from mercury.verify.network.policy import (
     Address,
     IpBlock,
@@ -21,7 +22,6 @@ from mercury.verify.network.policy import (
     rules_of,
     selector_matches,
 )
-from mercury.verify.network.pods import Pod
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def _leaves_public(block: IpBlock) -> bool:
         for net in remaining:
             if not net.overlaps(hole):
                 nxt.append(net)
-            elif not hole.supernet_of(net):  # type: ignore[arg-type]
-                nxt.extend(net.address_exclude(hole))  # type: ignore[arg-type]
+            elif not hole.supernet_of(net):
+                nxt.extend(net.address_exclude(hole))
         remaining = nxt
     return bool(remaining)

@@ -5,8 +5,9 @@ Required flows (each must be allowed on both ends):
 - ingress: Traefik -> every pod behind an Ingress of its class (Ingress backend ->
   Service port -> targetPort, by number or name, resolved on each selected pod);
 - acme: Traefik -> cert-manager's HTTP-01 solver pod (8089) where an issuer solves HTTP-01;
-- reference (database when it is a CNPG instance): a pod -> the Service an env value names (`svc`, `svc.ns[.svc[.cluster.local]]`,
-  URLs; hosts.py), e.g. n8n -> `n8n-db-rw` 5432 -> the CNPG primary;
+- reference (database when it reaches a CNPG instance): a pod -> the Service an env
+  value names (`svc`, `svc.ns[.svc[.cluster.local]]`, URLs; hosts.py), e.g. n8n ->
+  `n8n-db-rw` 5432 -> the CNPG primary;
 - replication: CNPG primary <-> replica on 5432;
 - operator: the CNPG operator -> every instance on 8000 (status) and 5432;
 - storage: CNPG instances with backups -> object storage (443 to a public address);

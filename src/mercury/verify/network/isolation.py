@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from mercury.verify.context import VerifyContext
 from mercury.verify.network.evaluate import External, Network
 from mercury.verify.network.flows import Flow
-from mercury.verify.network.policy import Peer, Policy, rules_of, selector_matches
 from mercury.verify.network.pods import Pod
+from mercury.verify.network.policy import Peer, Policy, rules_of, selector_matches
 
 TENANT_LABEL = "mercury.io/tenant"
 IMDS = External(ipaddress.ip_address("169.254.169.254"),
@@ -112,7 +112,8 @@ class _Index:
         labels = selector.get("matchLabels") or {}
         if isinstance(labels, dict) and labels:
             buckets = [self.by_label.get((str(k), str(v)), []) for k, v in labels.items()]
-            candidates: Iterable[str] = min(buckets, key=len)
+            smallest: list[str] = min(buckets, key=len)
+            candidates: Iterable[str] = smallest
         else:
             candidates = self.tenants
         for ns in candidates:

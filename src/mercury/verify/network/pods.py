@@ -91,7 +91,8 @@ def solver_pods(ctx: VerifyContext) -> Iterator[tuple[Pod, str | None]]:
     seen: set[tuple[str, str]] = set()
     for obj, issuer in _certificate_requests(ctx):
         for solver in _http01_solvers(issuer):
-            ingress = solver.get("ingress") if isinstance(solver.get("ingress"), dict) else {}
+            raw = solver.get("ingress")
+            ingress: dict[str, Any] = raw if isinstance(raw, dict) else {}
             extra = dig(ingress, "podTemplate", "metadata", "labels")
             labels = {**({str(k): str(v) for k, v in extra.items()}
                          if isinstance(extra, dict) else {}), SOLVER_LABEL: "true"}

@@ -122,7 +122,8 @@ def imds_open(ctx: VerifyContext, namespace: str) -> bool:
     from mercury.verify.network.pods import Pod
 
     net = analyze(ctx).network
-    could = [{}] + [dict((p.pod_selector or {}).get("matchLabels") or {})
+    could: list[dict[str, str]] = [{}]
+    could += [dict((p.pod_selector or {}).get("matchLabels") or {})
                     for p in net.policies.get(namespace, ())]
     pods = [*net.pods.get(namespace, ()),
             *(Pod(namespace, labels, (), f"a pod of {namespace}", "workload") for labels in could)]
