@@ -5,14 +5,16 @@ they allow. The evaluation is mercury.verify.network's; these only word the find
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from mercury.builder.model import K8sObject
 from mercury.verify.context import VerifyContext
 from mercury.verify.findings import Finding, Severity
-from mercury.verify.network import Flow, analyze
-from mercury.verify.network.evaluate import Side
-from mercury.verify.network.pods import Pod
 from mercury.verify.rules.base import Rule
+
+if TYPE_CHECKING:  # the network package imports rules.index: import it when rules run
+    from mercury.verify.network import Flow
+    from mercury.verify.network.evaluate import Side
 
 FLOW_HINTS = {
     "ingress": "allow ingress from the ingress controller's namespace "
@@ -44,6 +46,8 @@ def _anchor(flow: Flow, side: Side) -> K8sObject | None:
     specific = [p for p in side.isolating if p.specific] or side.isolating
     if specific:
         return specific[0].obj
+    from mercury.verify.network.pods import Pod
+
     pod = flow.source if side.direction == "egress" else flow.dest
     return (pod.owner if isinstance(pod, Pod) else None) or flow.anchor
 
@@ -84,6 +88,8 @@ class NetworkFlowRule(Rule):
     subs = frozenset(FLOW_HINTS)
 
     def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        from mercury.verify.network import analyze
+
         analysis = analyze(ctx)
         for group in _group(analysis.broken):
             yield self._finding(group, analysis.cilium_policies)
@@ -134,6 +140,8 @@ class NetworkIsolationRule(Rule):
     subs = frozenset(ISOLATION_HINTS)
 
     def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        from mercury.verify.network import analyze
+
         analysis = analyze(ctx)
         for group in _group(analysis.forbidden):
             flow = group[0]
