@@ -87,11 +87,8 @@ def _complete(obj: Obj) -> Obj:
         spec.setdefault("issuerRef", {"kind": "ClusterIssuer", "name": "letsencrypt-staging"})
     elif kind == "SecretProviderClass":
         spec.setdefault("provider", "azure")
-    elif kind == "Event":
+    elif kind == "Event" or (kind in ("Secret", "Endpoints", "Namespace", "Node") and not spec):
         out.pop("spec")
-    elif kind in ("Secret", "Endpoints", "Namespace", "Node"):
-        if not spec:
-            out.pop("spec")
     return out
 
 
@@ -190,8 +187,8 @@ class Cluster:
                 self.client.get("/api/v1/namespaces").body.get("items", [])]
             for ns in namespaces:
                 where = f"/namespaces/{ns}" if ns else ""
-                if kind == "Secret" or kind == "Endpoints":
-                    if ns in ("default", "kube-system", "kube-public"):
-                        continue
+                if kind in ("Secret", "Endpoints") and ns in ("default", "kube-system",
+                                                              "kube-public"):
+                    continue
                 self.client.request(
                     "DELETE", f"{prefix}{where}/{res.plural}?gracePeriodSeconds=0")

@@ -8,15 +8,21 @@ the CRDs of ../shared/crds Established, the cluster's Nodes created. Torn down b
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from mercury.apiserver import ApiServer, launch, missing_reason
 from live.cluster import Cluster
+from mercury.apiserver import ApiServer, launch, missing_reason
 
+REPO = Path(__file__).resolve().parents[2]
+MERCURY = str(Path(sys.executable).with_name("mercury"))
 CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
 
 
@@ -55,3 +61,11 @@ def cluster(apiserver: ApiServer) -> Iterator[Cluster]:
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture(scope="session")
+def built() -> list[dict[str, Any]]:
+    """What Flux would apply for this repository (the default environment)."""
+    out = subprocess.run([MERCURY, "build"], capture_output=True, text=True, cwd=REPO,
+                         check=True, timeout=300).stdout
+    return [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from live.cluster import TAKEN, Cluster, fixture_objects, shift_times
 from mercury.apiserver import ApiServer
@@ -30,14 +29,6 @@ def mercury(api: ApiServer, *argv: str, kubeconfig: Path | None = None
     env = {**os.environ, "KUBECONFIG": str(kubeconfig or api.kubeconfig)}
     return subprocess.run([MERCURY, *argv], capture_output=True, text=True, env=env,
                           cwd=REPO, timeout=300, check=False)
-
-
-@pytest.fixture(scope="session")
-def built() -> list[dict[str, Any]]:
-    """What Flux would apply for this repository (the default environment)."""
-    out = subprocess.run([MERCURY, "build"], capture_output=True, text=True, cwd=REPO,
-                         check=True, timeout=300).stdout
-    return [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
 
 
 def fixture(name: str) -> dict[str, Any]:
