@@ -31,7 +31,7 @@ def choose_environment(requested: str | None, known: Sequence[str], default: str
     if requested is None:
         return default
     if known and requested not in known:
-        raise InputError(f"unknown environment {requested!r} ({source} has: "
+        raise InputError(f"unknown environment {requested!r} (known from {source}: "
                          f"{', '.join(known)})")
     return requested
 

@@ -221,6 +221,9 @@ _WRAPPER = re.compile(r"accumulat\w* (?:resources|err)[^:]*:\s*|accumulation err
                       r"must build at directory: [^:]*: ")
 
 
+_MISSING = re.compile(r"(?:lstat|open|stat) ([^\s':]+): no such file or directory")
+
+
 def cause_line(stderr: str, root: Path | None = None) -> str:
     """kustomize's failure as one line that names the cause (missing file, cycle, YAML
     error with file and line), not a deprecation warning nor the accumulation wrappers."""
@@ -233,6 +236,9 @@ def cause_line(stderr: str, root: Path | None = None) -> str:
     if root is not None:
         resolved = str(root.resolve())
         line = line.replace(f"{resolved}/", "").replace(resolved, ".")
+    missing = _MISSING.search(line)
+    if missing:
+        return f"{missing.group(1)}: no such file or directory"
     parts = [p for p in re.split(r"': |: accumulation err='|; ", line) if p]
     causes = [p for p in parts if re.search(
         r"no such file|not found|cycle|yaml:|line \d+|missing|invalid|unable|cannot|"

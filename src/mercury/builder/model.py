@@ -148,3 +148,5 @@ class BuildResult:
     # ObjRef string -> `${VAR}` names referenced but not set (left in place as `${VAR}`)
     unresolved: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # non-fatal: skipped files, fallbacks
+    # remote references (URLs) kustomize would fetch; built and checked without them
+    remote: list[str] = field(default_factory=list)

@@ -14,6 +14,7 @@ A root under `clusters/<name>/` belongs to environment <name>; the others to eve
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +52,14 @@ def cluster_of(file: str) -> str | None:
     return None
 
 
+def same_repo(url: str) -> str:
+    """A Git URL reduced to host/path: `ssh://git@github.com/a/b.git` == `https://github.com/a/b`."""
+    url = re.sub(r"^[a-z+]+://", "", url.strip().lower())
+    url = re.sub(r"^[^@/]+@", "", url).replace(":", "/", 1) if "@" in url.split("/")[0] \
+        else url
+    return url.removesuffix("/").removesuffix(".git")
+
+
 def own_source(docs: list[YamlDoc]) -> tuple[str, str, str] | None:
     """The GitRepository that is this repository: the one most declarations use (the
     bootstrap source, `flux-system` on a tie)."""
@@ -64,35 +73,56 @@ def own_source(docs: list[YamlDoc]) -> tuple[str, str, str] | None:
     return max(counts, key=lambda s: (counts[s], s[2] == "flux-system", s))
 
 
-def yaml_roots(root: Path, docs: list[YamlDoc],
-               own: tuple[str, str, str] | None) -> list[YamlDoc]:
-    """Declared Flux Kustomizations that no *other* declared one of this repository's
-    source applies (a Kustomization of another source reads another tree)."""
+def yaml_roots(root: Path, docs: list[YamlDoc], own: tuple[str, str, str] | None,
+               applied_paths: tuple[str, ...] = ()) -> list[YamlDoc]:
+    """The declared Flux Kustomizations Flux starts from.
+
+    A bootstrap Kustomization reads its own file (`clusters/<name>/flux-system`, path
+    `./clusters/<name>`): when the repository has one, only those are roots and a
+    declaration they do not reach is never applied (a file no kustomization lists).
+    Without one (the bootstrap is elsewhere: a FluxInstance, Terraform, a placeholder
+    gotk-sync.yaml), every Kustomization no other one of this repository's source reads
+    is a root. `applied_paths` are what other roots (Terraform's) apply: a declaration
+    there is their child, not a root.
+    """
     memo: dict[Path, object] = {}
     resolved = root.resolve()
     read_by_other: set[tuple[str, int]] = set()
+    self_applying: set[tuple[str, int]] = set()
     files_of: dict[str, list[YamlDoc]] = {}
     for doc in docs:
         files_of.setdefault(doc.file, []).append(doc)
-    for doc in docs:
+    candidates = [d for d in docs if _reconcilable(d)]
+    for path in applied_paths:
+        for file in walk(root / path, memo).files:  # type: ignore[arg-type]
+            rel = file.relative_to(resolved).as_posix() if file.is_relative_to(resolved) else ""
+            read_by_other |= {(d.file, d.line) for d in files_of.get(rel, ())}
+    for doc in candidates:
         ks = from_yaml_doc(doc)
-        spec = (doc.body or {}).get("spec")
-        if not ks.name or not isinstance(spec, dict) or "sourceRef" not in spec:
-            continue  # a patch or a template, not something Flux reconciles as it is
         if own is not None and ks.source != own:
-            continue
+            continue  # a Kustomization of another source reads another tree
         for file in walk(root / ks.path, memo).files:  # type: ignore[arg-type]
             try:
                 rel = file.relative_to(resolved).as_posix()
             except ValueError:
                 continue
             for other in files_of.get(rel, ()):
-                if other is not doc:
+                if other is doc:
+                    self_applying.add((doc.file, doc.line))
+                else:
                     read_by_other.add((other.file, other.line))
-    return [d for d in docs if (d.file, d.line) not in read_by_other
-            and (d.body or {}).get("metadata", {}).get("name")
-            and isinstance((d.body or {}).get("spec"), dict)
-            and "sourceRef" in (d.body or {})["spec"]]
+    if self_applying:
+        return [d for d in candidates if (d.file, d.line) in self_applying]
+    return [d for d in candidates if (d.file, d.line) not in read_by_other]
+
+
+def _reconcilable(doc: YamlDoc) -> bool:
+    """A named Kustomization with a sourceRef (not a patch, not a template)."""
+    body = doc.body or {}
+    spec = body.get("spec")
+    meta = body.get("metadata")
+    return isinstance(meta, dict) and bool(meta.get("name")) and isinstance(spec, dict) \
+        and "sourceRef" in spec
 
 
 def reconcile(root: Path, build: Builder, *, env: str | None = None,
@@ -111,6 +141,9 @@ def reconcile(root: Path, build: Builder, *, env: str | None = None,
                          "pass --env to choose)")
     tf_roots, tf_notes = discover_terraform(root, choice.name)
     out.notes += tf_notes
+    if tf_roots:  # what Terraform's roots apply are their children
+        root_docs = yaml_roots(root, index.flux_kustomizations, own,
+                               tuple(ks.path for ks in tf_roots))
     roots = list(tf_roots)
     taken = {(ks.namespace, ks.name) for ks in roots}
     for doc in root_docs:
@@ -125,6 +158,9 @@ def reconcile(root: Path, build: Builder, *, env: str | None = None,
         taken.add((ks.namespace, ks.name))
         roots.append(ks)
     walker = _Walk(root, build, values or {}, workers, out)
+    walker.git_urls.update(index.git_urls)
+    if own is not None and (own[1], own[2]) in index.git_urls:
+        walker.own_urls.add(same_repo(index.git_urls[(own[1], own[2])]))
     if own is not None:
         walker.own_sources.add(own)
     walker.run(roots)
@@ -169,15 +205,18 @@ class _Walk:
                 self.own_sources.add(("GitRepository", ks.namespace, ks.config))
         level = [ks for ks in roots if self._admit(ks)]
         while level:
-            for ks in level:
-                self._provide(ks)
-            workers = max(1, min(self.workers, os.cpu_count() or 2, len(level)))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                built = list(pool.map(self.build, level))
-            for result in built:
-                ks = result.kustomization
-                self.results[(ks.namespace, ks.name)] = result
-                self._collect(result)
+            built: list[BuildResult] = []
+            for wave in _waves(level):
+                for ks in wave:
+                    self._provide(ks)
+                workers = max(1, min(self.workers, os.cpu_count() or 2, len(wave)))
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    done = list(pool.map(self.build, wave))
+                for result in done:
+                    ks = result.kustomization
+                    self.results[(ks.namespace, ks.name)] = result
+                    self._collect(result)
+                built += done
             level = []
             for result in built:
                 for child in self._children(result):
@@ -205,7 +244,7 @@ class _Walk:
             return True
         url = self.git_urls.get((namespace, name))
         if url is not None:
-            return url not in self.own_urls
+            return same_repo(url) not in self.own_urls
         return not (self.root / ks.path).is_dir()  # unknown source: this repo if it fits
 
     def _children(self, result: BuildResult) -> list[FluxKustomization]:
@@ -226,7 +265,7 @@ class _Walk:
                 url = str(obj.spec.get("url") or "")
                 self.git_urls[(obj.namespace, obj.name)] = url
                 if ("GitRepository", obj.namespace, obj.name) in self.own_sources:
-                    self.own_urls.add(url)
+                    self.own_urls.add(same_repo(url))
             elif obj.kind == "ConfigMap":
                 values = {str(k): str(v) for k, v in (obj.body.get("data") or {}).items()}
                 self.data[("ConfigMap", obj.namespace, obj.name)] = (values, set())
@@ -252,6 +291,27 @@ class _Walk:
         merged.update(ks.substitute)
         merged.update(self.values)
         ks.substitute = merged
+
+
+def _waves(level: list[FluxKustomization]) -> list[list[FluxKustomization]]:
+    """A level split so that what a Kustomization dependsOn is built before it (its
+    ConfigMaps feed the dependent's substituteFrom, as in the cluster)."""
+    keys = {(ks.namespace, ks.name) for ks in level}
+
+    def deps(ks: FluxKustomization) -> set[Key]:
+        out = set()
+        for dep in ks.depends_on:
+            ns, _, name = dep.rpartition("/")
+            out.add((ns or ks.namespace, name))
+        return out & keys
+
+    pending, done, waves = list(level), set[Key](), []
+    while pending:
+        wave = [ks for ks in pending if deps(ks) <= done] or pending  # a cycle: all at once
+        waves.append(wave)
+        done |= {(ks.namespace, ks.name) for ks in wave}
+        pending = [ks for ks in pending if all(ks is not w for w in wave)]
+    return waves
 
 
 def _unnamespace_cluster_scoped(results: dict[Key, BuildResult]) -> None:

@@ -7,11 +7,12 @@ output in error_detail, so `verify` can report it next to everything else.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from mercury.builder.inputs import generated_resources, has_kustomization
+from mercury.builder.inputs import KUSTOMIZATION_FILES, generated_resources, has_kustomization
 from mercury.builder.kustomize import (
     Overlay,
     cause_line,
@@ -21,8 +22,10 @@ from mercury.builder.kustomize import (
     split_documents,
 )
 from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, Origin
+from mercury.builder.offline import mirror, remote_refs
 from mercury.builder.reconcile import Reconciled, reconcile
 from mercury.builder.scan import RepoIndex, find_origin, line_in_file, repo_index
+from mercury.builder.sops import generated_from_sops
 from mercury.builder.sourceignore import SourceIgnore
 from mercury.builder.substitute import (
     DISABLE_KEY,
@@ -104,6 +107,9 @@ def build_objects(stream: str, base: str, ks: FluxKustomization, root: Path,
         if isinstance(body.get("sops"), dict):
             del body["sops"]  # Flux decrypts before applying: keys stay, values are secret
             obj.encrypted = True
+        elif obj.kind == "Secret" and obj.origin.file and \
+                Path(obj.origin.file).name in KUSTOMIZATION_FILES:
+            obj.encrypted = generated_from_sops(root / obj.origin.file, obj.name)
         if obj.kind == "Secret" and obj.api_version == "v1":
             wiped = _redact(body)
             obj.redacted = [] if obj.encrypted else wiped
@@ -118,12 +124,20 @@ def build_kustomization(root: Path, ks: FluxKustomization,
     started = time.perf_counter()
     result = BuildResult(kustomization=ks)
     path = root / ks.path
+    index = index or repo_index(root)
     try:
         if not path.is_dir():
             raise InputError(f"path ./{ks.path} does not exist")
-        stream, base = kustomize_build(path, overlay=overlay_of(root, ks),
-                                       ignore=_ignore(root))
-        build_objects(stream, base, ks, root, index or repo_index(root), result)
+        overlay = overlay_of(root, ks)
+        try:
+            stream, base = kustomize_build(path, overlay=overlay, ignore=_ignore(root))
+            build_objects(stream, base, ks, root, index, result)
+        except ToolError:
+            remote = remote_refs(path, overlay.components if overlay else ())
+            if not remote:
+                raise
+            _build_offline(root, ks, index, result)
+            result.remote = remote
     except ToolError as exc:
         result.error = (f"kustomize build of ./{ks.path} failed: "
                         f"{cause_line(exc.stderr or exc.stdout, root)}")
@@ -139,6 +153,20 @@ def build_kustomization(root: Path, ks: FluxKustomization,
         result.unresolved = {}
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _build_offline(root: Path, ks: FluxKustomization, index: RepoIndex,
+                   result: BuildResult) -> None:
+    """The build without its remote references (builder.offline), origins kept."""
+    with tempfile.TemporaryDirectory(prefix="mercury-offline-") as tmp:
+        scratch = Path(tmp)
+        components = tuple((root / ks.path / c).resolve() for c in ks.components)
+        mirror(root, scratch, ((root / ks.path).resolve(), *components))
+        (scratch / ks.path).mkdir(parents=True, exist_ok=True)
+        result.objects.clear()
+        stream, base = kustomize_build(scratch / ks.path, overlay=overlay_of(scratch, ks),
+                                       ignore=SourceIgnore(scratch))
+        build_objects(stream, base, ks, scratch, index, result)
 
 
 def overlay_of(root: Path, ks: FluxKustomization) -> Overlay | None:

@@ -21,12 +21,15 @@ from typing import Any
 
 import yaml
 
+from mercury.builder import yaml12
+
 SKIP_DIRS = frozenset({
     ".git", ".venv", "venv", "node_modules", ".tools", ".terraform", "__pycache__",
     ".pytest_cache", ".ruff_cache", ".mypy_cache", ".tox", "tests", "testdata",
 })
 YAML_SUFFIXES = (".yaml", ".yml")
 FLUX_KS_API = "kustomize.toolkit.fluxcd.io/"
+FLUX_SOURCE_API = "source.toolkit.fluxcd.io/"
 
 _SEPARATOR = re.compile(r"^---(?:\s|$)")
 _KIND = re.compile(r"^kind:\s*[\"']?([A-Za-z0-9.]+)", re.MULTILINE)
@@ -58,6 +61,8 @@ class RepoIndex:
     by_key: dict[tuple[str, str], list[YamlDoc]] = field(default_factory=lambda: defaultdict(list))
     by_file: dict[str, list[YamlDoc]] = field(default_factory=lambda: defaultdict(list))
     flux_kustomizations: list[YamlDoc] = field(default_factory=list)
+    # declared GitRepository (namespace, name) -> spec.url (tells this repo from others)
+    git_urls: dict[tuple[str, str], str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -108,16 +113,31 @@ def _index_file(root: Path, path: Path, index: RepoIndex) -> None:
                        kind_m.group(1), _meta_name(lines))
         if item.kind == "Kustomization" and item.api_version.startswith(FLUX_KS_API):
             try:
-                body = yaml.load(doc, Loader=yaml.CSafeLoader)
+                body = yaml12.load(doc)
             except yaml.YAMLError as exc:
                 index.errors.append(f"{rel}:{item.line}: invalid YAML ({exc.__class__.__name__})")
                 continue
             if isinstance(body, dict):
                 item = YamlDoc(item.file, item.line, item.api_version, item.kind, item.name, body)
                 index.flux_kustomizations.append(item)
+        elif item.kind == "GitRepository" and item.api_version.startswith(FLUX_SOURCE_API):
+            _index_git_repository(doc, index)
         index.by_file[rel].append(item)
         if item.name:
             index.by_key[(item.kind, item.name)].append(item)
+
+
+def _index_git_repository(doc: str, index: RepoIndex) -> None:
+    try:
+        body = yaml12.load(doc)
+    except yaml.YAMLError:
+        return
+    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        return
+    meta, spec = body["metadata"], body.get("spec")
+    if isinstance(spec, dict) and spec.get("url") and meta.get("name"):
+        key = (str(meta.get("namespace") or "flux-system"), str(meta["name"]))
+        index.git_urls.setdefault(key, str(spec["url"]))
 
 
 _CACHE: dict[tuple[Any, ...], RepoIndex] = {}

@@ -41,6 +41,8 @@ class VerifyContext:
     _schema_results: dict[int, Validation] = field(default_factory=dict)
     # what rules compute once per run and share (e.g. scans of the manifest files)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Kustomizations of other sources (not built): what they apply is unknown
+    external: list[FluxKustomization] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for build in self.builds:

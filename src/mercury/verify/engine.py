@@ -60,7 +60,20 @@ class SourceExternal(Rule):
     hint = "verify that source's repository on its own"
 
 
-ENGINE_RULES: list[Rule] = [BuildFailure(), InternalError(), ParseError(), SourceExternal()]
+class RemoteResource(Rule):
+    """A kustomization names remote resources (URLs, `github.com/...` bases, generator
+    files from URLs) that Flux fetches when it builds; mercury is offline, so it built and
+    checked the rest without them. Informational: what they define was not checked.
+    """
+
+    id = "remote-resource"
+    summary = "a Flux Kustomization uses remote resources; built and checked without them"
+    severity = Severity.INFO
+    hint = "vendor the remote manifests into the repository to have them checked"
+
+
+ENGINE_RULES: list[Rule] = [BuildFailure(), InternalError(), ParseError(), SourceExternal(),
+                            RemoteResource()]
 
 
 def all_rules() -> list[Rule]:
@@ -158,8 +171,9 @@ def verify_repo(
     env = found.environment.name
     terraform, findings = _terraform(root, env)
     store = SchemaStore(schema_location, k8s_version=found.environment.kubernetes_version)
-    ctx = VerifyContext(root, builds, terraform=terraform, schemas=store, environment=env)
-    findings += build_failures(builds) + external_sources(found.external)
+    ctx = VerifyContext(root, builds, terraform=terraform, schemas=store, environment=env,
+                        external=found.external)
+    findings += build_failures(builds) + external_sources(found.external) + remote(builds)
     checked, suppressed = run_rules(ctx, [r for r in registry if r not in ENGINE_RULES], skip)
     findings = [f for f in findings if _base_id(f.rule) not in skip and f.rule not in skip]
     findings += checked
@@ -240,6 +254,24 @@ def build_failures(builds: list[BuildResult]) -> list[Finding]:
                     f"{build.error.strip()}",
             hint=rule.hint, file=ks.origin.file, line=ks.origin.line, kustomization=ks.name,
         ))
+    return out
+
+
+def remote(builds: list[BuildResult]) -> list[Finding]:
+    rule = ENGINE_RULES[4]
+    out = []
+    for build in builds:
+        if build.remote:
+            ks = build.kustomization
+            shown = ", ".join(build.remote[:3]) + (f" (+{len(build.remote) - 3} more)"
+                                                  if len(build.remote) > 3 else "")
+            out.append(Finding(
+                rule=rule.id, severity=rule.severity, object=str(ks.ref),
+                message=f"Flux Kustomization {ks.name} (path ./{ks.path}) uses "
+                        f"{len(build.remote)} remote resource(s) mercury does not fetch: "
+                        f"{shown}; the rest was built and checked",
+                hint=rule.hint, file=ks.origin.file, line=ks.origin.line,
+                kustomization=ks.name))
     return out
 
 

@@ -8,6 +8,7 @@ from mercury.builder.model import K8sObject
 from mercury.verify.context import VerifyContext
 from mercury.verify.findings import Finding
 from mercury.verify.rules.base import Rule
+from mercury.verify.rules.index import helm_value_strings
 
 CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 ISSUER_ANNOTATION = "cert-manager.io/issuer"
@@ -47,8 +48,8 @@ class IssuerRefRule(Rule):
         cluster_issuers = sorted(o.name for o in ctx.of_kind("ClusterIssuer"))
         for obj in ctx.of_kind("Ingress", "Certificate"):
             for kind, namespace, name in issuer_refs(obj):
-                if (kind, namespace, name) in existing:
-                    continue
+                if (kind, namespace, name) in existing or name in helm_value_strings(ctx):
+                    continue  # a chart whose values name it creates it
                 where = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
                 known = ", ".join(cluster_issuers) or "none"
                 yield self.finding(

@@ -93,9 +93,15 @@ class FluxDependsOnRule(Rule):
             deps = [(d.rpartition("/")[0] or ks.namespace, d.rpartition("/")[2])
                     for d in ks.depends_on]
             nodes[(ks.namespace, ks.name)] = (ks, deps)
+        aliases = {(ks.namespace, ks.object_name): (ks.namespace, ks.name)
+                   for ks in ctx.kustomizations if ks.object_name != ks.name}
         for obj in ctx.of_kind("Kustomization"):
             if obj.group.startswith("kustomize.toolkit.fluxcd.io"):
                 nodes.setdefault((obj.namespace, obj.name), (obj, self._deps(obj)))
+        # on AKS a YAML Kustomization names a Terraform one by its object name,
+        # `<configuration>-<name>`
+        for node, (subject, deps) in nodes.items():
+            nodes[node] = (subject, [aliases.get(d, d) for d in deps])
         yield from self._graph(ctx, nodes, "Kustomization")
 
     def _graph(self, ctx: VerifyContext, nodes: dict[Node, tuple[Any, list[Node]]],

@@ -57,8 +57,10 @@ def containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def helm_namespaces(ctx: VerifyContext) -> set[str]:
-    """Namespaces a HelmRelease installs into: charts create objects the build cannot see."""
-    out: set[str] = set()
+    """Namespaces holding objects the build cannot see: those a HelmRelease installs into
+    (charts are not rendered) and those a Kustomization of another source applies into
+    (its targetNamespace, else its own namespace)."""
+    out: set[str] = {str(ks.target_namespace or ks.namespace) for ks in ctx.external}
     for hr in ctx.of_kind("HelmRelease"):
         out.add(str(hr.spec.get("targetNamespace") or hr.namespace))
         storage = hr.spec.get("storageNamespace")
@@ -87,3 +89,22 @@ def dig(data: object, *path: str) -> Any:
             return None
         data = data.get(key)
     return data
+
+
+def helm_value_strings(ctx: VerifyContext) -> set[str]:
+    """Every string in every HelmRelease's `values`: a chart creates objects its values
+    name (cert-manager webhooks' `issuers: [{name: letsencrypt-production}]`)."""
+    cached: set[str] | None = ctx.cache.get("helm_value_strings")
+    if cached is None:
+        cached = set()
+        stack: list[Any] = [hr.spec.get("values") for hr in ctx.of_kind("HelmRelease")]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, str):
+                cached.add(item)
+        ctx.cache["helm_value_strings"] = cached
+    return cached

@@ -16,8 +16,14 @@ ALWAYS = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", 
 
 
 def layer_ancestors(ctx: VerifyContext) -> dict[str, set[str]]:
-    """Flux Kustomization name -> every Kustomization it depends on, transitively."""
-    direct = {ks.name: {d.rpartition("/")[2] for d in ks.depends_on} for ks in ctx.kustomizations}
+    """Flux Kustomization name -> every Kustomization that runs before it, transitively:
+    what it depends on, and the parent that applies it (a parent applies its Namespaces
+    before the child Kustomization object, so the child reconciles after them)."""
+    # on AKS a YAML Kustomization names a Terraform one `<configuration>-<name>`
+    alias = {ks.object_name: ks.name for ks in ctx.kustomizations}
+    direct = {ks.name: {alias.get(n, n) for n in (d.rpartition("/")[2] for d in ks.depends_on)}
+                       | ({ks.parent.rpartition("/")[2]} if ks.parent else set())
+              for ks in ctx.kustomizations}
     out: dict[str, set[str]] = {}
 
     def visit(name: str, trail: frozenset[str]) -> set[str]:
@@ -36,8 +42,12 @@ def layer_ancestors(ctx: VerifyContext) -> dict[str, set[str]]:
 
 
 def namespace_creators(ctx: VerifyContext) -> dict[str, set[str]]:
-    """namespace -> layers that create it (Namespace objects, HelmRelease createNamespace)."""
+    """namespace -> layers that create it (Namespace objects, HelmRelease createNamespace);
+    the AKS Flux extension creates its configuration's namespace before any layer runs."""
     out: dict[str, set[str]] = {}
+    for ks in ctx.kustomizations:
+        if ks.declared_in == "terraform":
+            out.setdefault(ks.namespace, set()).update(k.name for k in ctx.kustomizations)
     for ns in ctx.of_kind("Namespace"):
         out.setdefault(ns.name, set()).add(ns.kustomization)
     for hr in ctx.of_kind("HelmRelease"):

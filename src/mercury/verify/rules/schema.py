@@ -36,23 +36,34 @@ class SchemaInvalid(Rule):
 
 
 class SchemaMissing(Rule):
-    """No schema was found for the object's kind, so its fields went unchecked.
+    """No schema was found for a kind, so the fields of its objects went unchecked.
+    Reported once per kind (apiVersion + kind), at its first object, with the count.
 
     Bad: a CRD kind absent from the schema location while offline.  Good: point
     `--schema-location` at a directory holding `<group>/<kind>_<version>.json`.
     """
 
     id = "schema-missing"
-    summary = "no JSON schema found for the object's kind; its fields were not checked"
+    summary = "no JSON schema found for a kind; the fields of its objects were not checked"
     severity = Severity.WARNING
     hint = ("pass --schema-location DIR_OR_URL (or MERCURY_SCHEMA_LOCATION) holding "
             "<group>/<kind>_<version>.json, or run once online to fill the cache")
     tags = ("schema",)
 
-    def check_object(self, obj: K8sObject, ctx: VerifyContext) -> Iterator[Finding]:
-        result = ctx.schema_validation(obj)
-        if result is not None and result.missing:
-            yield self.finding(obj, result.missing)
+    def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
+        first: dict[tuple[str, str], tuple[K8sObject, str]] = {}
+        count: dict[tuple[str, str], int] = {}
+        for obj in ctx.objects:
+            result = ctx.schema_validation(obj)
+            if result is None or not result.missing:
+                continue
+            key = (obj.api_version, obj.kind)
+            first.setdefault(key, (obj, result.missing))
+            count[key] = count.get(key, 0) + 1
+        for key, (obj, message) in first.items():
+            n = count[key]
+            others = f" ({n} objects of this kind, e.g. this one)" if n > 1 else ""
+            yield self.finding(obj, message + others)
 
 
 RULES: list[Rule] = [SchemaInvalid(), SchemaMissing()]

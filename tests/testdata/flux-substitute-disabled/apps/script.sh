@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "${HOME} ${SHELL_ONLY}"
