@@ -1,44 +1,17 @@
-"""Which Flux Kustomizations a repository declares, in dependency order.
+"""The typed view of a Flux Kustomization object, and the order Kustomizations run in.
 
-Two sources: `azurerm_kubernetes_flux_configuration` resources in Terraform (this
-repository's way) and `kustomize.toolkit.fluxcd.io` Kustomization objects in YAML (any
-Flux repo, e.g. `clusters/<env>/*.yaml`). When both declare the same name, Terraform
-wins: it is what creates the objects on AKS, a YAML twin is usually a stale copy (the
-dropped one is reported in the notes).
-
-With several environments in YAML (`clusters/staging`, `clusters/production`), a
-Kustomization belongs to env E when E is one of its file's path segments; without a
-match for the chosen env everything is kept and duplicate names keep the first file.
+`from_body` reads every field mercury models (path, dependsOn with namespaces, sourceRef,
+postBuild, patches, components, prefix/suffix, commonMetadata, images) in one place;
+which Kustomizations exist is the reconciliation walk's business (builder.reconcile).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mercury.builder.model import FluxKustomization, Origin
-from mercury.builder.scan import YamlDoc, repo_index
-from mercury.builder.terraform import default_environment, discover_terraform
-
-
-def resolve_environment(root: Path, env: str | None) -> str | None:
-    """--env, else the first environment of platform.yaml, else var.environment's default."""
-    if env:
-        return env
-    platform = root / "platform.yaml"
-    if platform.is_file():
-        try:
-            data = yaml.load(platform.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-        except (OSError, yaml.YAMLError):
-            data = None
-        envs = data.get("environments") if isinstance(data, dict) else None
-        if isinstance(envs, dict) and envs:
-            return str(next(iter(envs)))
-    return default_environment(root)
-
+from mercury.builder.scan import YamlDoc
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 
@@ -114,53 +87,6 @@ def from_yaml_doc(doc: YamlDoc) -> FluxKustomization:
     return from_body(doc.body or {}, Origin(doc.file, doc.line))
 
 
-def _yaml_kustomizations(root: Path, env: str | None) -> tuple[list[FluxKustomization],
-                                                                list[str]]:
-    index = repo_index(root)
-    notes = list(index.errors)
-    docs = index.flux_kustomizations
-    if not env:
-        env = _guess_env(docs)
-        if env:
-            notes.append(f"Kustomizations are declared per environment; using {env!r} "
-                         "(pass --env to choose)")
-    if env:
-        matching = [d for d in docs if env in Path(d.file).parts]
-        if matching:
-            names = {(d.body or {}).get("metadata", {}).get("name") for d in matching}
-            # keep env-specific files plus shared ones that no env-specific file overrides
-            docs = [d for d in docs if d in matching
-                    or (d.body or {}).get("metadata", {}).get("name") not in names]
-    out: list[FluxKustomization] = []
-    seen: dict[str, str] = {}
-    for doc in docs:
-        ks = from_yaml_doc(doc)
-        if not ks.name:
-            continue
-        if ks.name in seen:
-            notes.append(f"{doc.file}:{doc.line}: Kustomization {ks.name} also declared in "
-                         f"{seen[ks.name]}; using the first (pass --env to choose)")
-            continue
-        seen[ks.name] = f"{doc.file}:{doc.line}"
-        out.append(ks)
-    return out, notes
-
-
-def _guess_env(docs: list[YamlDoc]) -> str | None:
-    """For `clusters/a/x.yaml` + `clusters/b/x.yaml` declaring the same name: "a"."""
-    by_name: dict[str, list[YamlDoc]] = {}
-    for doc in docs:
-        name = (doc.body or {}).get("metadata", {}).get("name")
-        by_name.setdefault(str(name), []).append(doc)
-    for group in by_name.values():
-        if len(group) > 1:
-            first, second = Path(group[0].file).parts, Path(group[1].file).parts
-            for a, b in zip(first[:-1], second[:-1], strict=False):
-                if a != b:
-                    return a
-    return None
-
-
 def _parents(items: list[FluxKustomization]) -> dict[str, list[str]]:
     """Kustomization -> the Kustomizations whose path holds its declaration (they apply
     it, so they come first: flux-system before the rest)."""
@@ -193,23 +119,3 @@ def order_by_dependencies(items: list[FluxKustomization]) -> list[FluxKustomizat
         done.add(ready.name)
         pending.remove(ready)
     return ordered
-
-
-def discover(root: Path, env: str | None) -> tuple[list[FluxKustomization], list[str]]:
-    """(Kustomizations in dependency order, notes about what was skipped or dropped)."""
-    env = resolve_environment(root, env)
-    from_tf, notes = discover_terraform(root, env)
-    from_yaml, yaml_notes = _yaml_kustomizations(root, env)
-    notes += yaml_notes
-    tf_names = {ks.name for ks in from_tf}
-    for ks in from_yaml:
-        if ks.name in tf_names:
-            notes.append(f"{ks.origin.file}:{ks.origin.line}: Kustomization {ks.name} is also "
-                         "declared in Terraform; using the Terraform declaration")
-    merged = from_tf + [ks for ks in from_yaml if ks.name not in tf_names]
-    return order_by_dependencies(merged), notes
-
-
-def discover_kustomizations(root: Path, env: str | None = None) -> list[FluxKustomization]:
-    """Every Flux Kustomization of `root` for `env` (default environment when None)."""
-    return discover(root, env)[0]

@@ -78,12 +78,13 @@ def yaml_roots(root: Path, docs: list[YamlDoc], own: tuple[str, str, str] | None
     """The declared Flux Kustomizations Flux starts from.
 
     A bootstrap Kustomization reads its own file (`clusters/<name>/flux-system`, path
-    `./clusters/<name>`): when the repository has one, only those are roots and a
+    `./clusters/<name>`): where the repository has one, only those are roots and a
     declaration they do not reach is never applied (a file no kustomization lists).
     Without one (the bootstrap is elsewhere: a FluxInstance, Terraform, a placeholder
     gotk-sync.yaml), every Kustomization no other one of this repository's source reads
-    is a root. `applied_paths` are what other roots (Terraform's) apply: a declaration
-    there is their child, not a root.
+    is a root; a `clusters/<name>/` without a bootstrap of its own keeps that rule.
+    `applied_paths` are what other roots (Terraform's) apply: a declaration there is
+    their child, not a root.
     """
     memo: dict[Path, object] = {}
     resolved = root.resolve()
@@ -111,9 +112,11 @@ def yaml_roots(root: Path, docs: list[YamlDoc], own: tuple[str, str, str] | None
                     self_applying.add((doc.file, doc.line))
                 else:
                     read_by_other.add((other.file, other.line))
-    if self_applying:
-        return [d for d in candidates if (d.file, d.line) in self_applying]
-    return [d for d in candidates if (d.file, d.line) not in read_by_other]
+    bootstrapped = {cluster_of(f) for f, _ in self_applying}
+    return [d for d in candidates if (d.file, d.line) in self_applying
+            or ((d.file, d.line) not in read_by_other and cluster_of(d.file) is not None
+                and cluster_of(d.file) not in bootstrapped)
+            or ((d.file, d.line) not in read_by_other and not self_applying)]
 
 
 def _reconcilable(doc: YamlDoc) -> bool:

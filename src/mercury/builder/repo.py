@@ -225,6 +225,12 @@ def build_repo(root: Path, *, env: str | None = None, only: str | None = None,
     return results
 
 
+def discover_kustomizations(root: Path, env: str | None = None) -> list[FluxKustomization]:
+    """Every Flux Kustomization the roots of `env` reach, in dependency order (as the
+    reconciliation walk finds them, children from their parents' builds)."""
+    return [r.kustomization for r in reconcile_repo(root, env=env).results]
+
+
 def build_path(path: Path, *, values: dict[str, str] | None = None,
                root: Path | None = None) -> BuildResult:
     """Build one directory directly (no discovery); substitute only with `values`."""

@@ -9,6 +9,7 @@ the expression each variable came from is kept in `substitute_source`.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class TerraformParse:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # repo-relative -> hcl2
     errors: dict[str, str] = field(default_factory=dict)  # repo-relative -> message
     texts: dict[str, str] = field(default_factory=dict)
+    layers: dict[str | None, list[FluxLayer]] = field(default_factory=dict)  # per env
 
 
 _CACHE: dict[tuple[Any, ...], TerraformParse] = {}
@@ -112,11 +114,52 @@ def _as_str(value: Any) -> str:
     return sample_value(value.expr) if isinstance(value, Unknown) else to_str(value)
 
 
-def discover_terraform(root: Path, env: str | None) -> tuple[list[FluxKustomization], list[str]]:
-    """FluxKustomizations from every flux configuration resource, plus notes."""
+@dataclass
+class FluxLayer:
+    """One `kustomizations` block of a Flux configuration, evaluated once for an
+    environment: the Kustomization the builder reconciles, plus what the Terraform rules
+    read (the path as written, the substitute map as variable -> expression)."""
+
+    kustomization: FluxKustomization
+    raw_path: str
+    path_known: bool  # False: the path could not be evaluated offline
+    provided: dict[str, str] | None  # variable -> expression; None: unknown offline
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.kustomization.name
+
+    @property
+    def path(self) -> str | None:
+        return self.kustomization.path if self.path_known else None
+
+    @property
+    def depends_on(self) -> list[str]:
+        return self.kustomization.depends_on
+
+    @property
+    def file(self) -> str:
+        return self.kustomization.origin.file or ""
+
+    @property
+    def line(self) -> int | None:
+        return self.kustomization.origin.line
+
+    @property
+    def object(self) -> str:
+        return str(self.kustomization.ref)
+
+
+def flux_layers(root: Path, env: str | None) -> list[FluxLayer]:
+    """Every Flux configuration's kustomizations, evaluated once per (parse, env): the
+    builder's roots and the Terraform rules read the same evaluation."""
     parse = _parse(root)
-    notes = [f"{rel}: {msg} (skipped)" for rel, msg in sorted(parse.errors.items())]
-    found: list[FluxKustomization] = []
+    with _LOCK:
+        cached = parse.layers.get(env)
+    if cached is not None:
+        return cached
+    found: list[FluxLayer] = []
     for rel, parsed in sorted(parse.files.items()):
         for block in _blocks(parsed, "resource"):
             for label, body in (block.get(FLUX_RESOURCE) or {}).items():
@@ -124,13 +167,72 @@ def discover_terraform(root: Path, env: str | None) -> tuple[list[FluxKustomizat
                 header = rf'resource\s+"{FLUX_RESOURCE}"\s+"{re.escape(label)}"'
                 line, pos = _line_of(parse.texts[rel], header)
                 for ks_body in body.get("kustomizations") or []:
-                    ks, ks_notes = _kustomization(ks_body, body, scope, rel)
+                    if not isinstance(ks_body, dict):
+                        continue
+                    layer = _layer(ks_body, body, scope, rel)
                     ks_line, _ = _line_of(
-                        parse.texts[rel], rf'name\s*=\s*"{re.escape(ks.name)}"', pos)
-                    ks.origin = Origin(rel, ks_line or line)
-                    found.append(ks)
-                    notes.extend(ks_notes)
+                        parse.texts[rel], rf'name\s*=\s*"{re.escape(layer.name)}"', pos)
+                    layer.kustomization.origin = Origin(rel, ks_line or line)
+                    found.append(layer)
+    with _LOCK:
+        parse.layers[env] = found
+    return found
+
+
+def discover_terraform(root: Path, env: str | None) -> tuple[list[FluxKustomization], list[str]]:
+    """FluxKustomizations from every flux configuration resource, plus notes. Each call
+    gets its own copies (the walk fills in substituteFrom values)."""
+    parse = _parse(root)
+    notes = [f"{rel}: {msg} (skipped)" for rel, msg in sorted(parse.errors.items())]
+    found = []
+    for layer in flux_layers(root, env):
+        found.append(copy.deepcopy(layer.kustomization))
+        notes.extend(layer.notes)
     return found, notes
+
+
+def _layer(body: dict[str, Any], config: dict[str, Any], scope: Scope, rel: str) -> FluxLayer:
+    ks, notes = _kustomization(body, config, scope, rel)
+    raw_path = str(body.get("path", ""))
+    path = _evaluate(raw_path, scope, f"{rel}: kustomization {ks.name} path", [])
+    known = isinstance(path, str) and "${" not in path
+    return FluxLayer(ks, raw_path, known, _provided(body, scope), notes)
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _provided(body: dict[str, Any], scope: Scope) -> dict[str, str] | None:
+    """post_build.substitute as variable -> expression; None if not knowable offline
+    (substitute_from: values from a ConfigMap/Secret in the cluster). A name computed
+    per tenant keeps its literal prefix (`BACKUP_CLIENT_ID_*`)."""
+    post = body.get("post_build") or []
+    post = post[0] if isinstance(post, list) and post else post
+    if not isinstance(post, dict):
+        return {}
+    if post.get("substitute_from"):
+        return None
+    raw = post.get("substitute")
+    if raw is None:
+        return {}
+    try:
+        value = evaluate_hcl2(raw, scope)
+    except HclEvalError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    sources = getattr(value, "sources", {})
+    provided: dict[str, str] = {}
+    for key, item in value.items():
+        expr = sources.get(key) or (item.expr if isinstance(item, Unknown) else repr(item))
+        name = key.expr if isinstance(key, Unknown) else str(key)
+        if not _VAR_NAME.fullmatch(name):
+            prefix = re.match(r"""^(?:Unknown\(expr=)?['"]?([A-Za-z0-9_]*)\$\{""", name)
+            if not prefix or not prefix.group(1):
+                return None
+            name = prefix.group(1) + "*"
+        provided[name] = expr
+    return provided
 
 
 def _evaluate(value: Any, scope: Scope, what: str, notes: list[str]) -> Any:

@@ -12,67 +12,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
-from mercury.builder.hcl_eval import HclEvalError, Scope, Unknown, evaluate_hcl2
+from mercury.builder.hcl_eval import Scope
+from mercury.builder.terraform import FluxLayer
+from mercury.builder.terraform import flux_layers as evaluated_layers
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding, Severity
 from mercury.verify.manifest_vars import VarUse, variables_used
 from mercury.verify.rules.base import Rule
 
 FLUX_CONFIG = "azurerm_kubernetes_flux_configuration"
-VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TENANT_ID_SOURCE = re.compile(r"^data\.azurerm_client_config\.[A-Za-z0-9_-]+\.tenant_id$")
 
 
-@dataclass
-class FluxLayer:
-    """One Flux Kustomization as Terraform declares it, evaluated for the environment."""
-
-    name: str
-    path: str | None  # repo-relative, without "./"; None when it cannot be evaluated
-    raw_path: str
-    depends_on: list[str]
-    provided: dict[str, str] | None  # variable -> expression text; None: unknown
-    file: str
-    line: int | None
-
-    @property
-    def object(self) -> str:
-        return f"Kustomization/flux-system/{self.name}"
-
-
 def flux_layers(facts: TerraformFacts) -> list[FluxLayer]:
-    """Every `kustomizations` block of every Flux configuration in terraform/."""
-    cached = facts.cache.get("flux_layers")
-    if cached is None:
-        cached = facts.cache["flux_layers"] = list(_flux_layers(facts))
-    return list(cached)
-
-
-def _flux_layers(facts: TerraformFacts) -> Iterator[FluxLayer]:
-    scope = _scope(facts)
-    for file, doc in sorted(facts.files.items()):
-        for block in doc.get("resource") or []:
-            for config in (block.get(FLUX_CONFIG) or {}).values():
-                blocks = [k for k in config.get("kustomizations") or [] if isinstance(k, dict)]
-                for ks in blocks:
-                    name = str(ks.get("name", ""))
-                    raw_path = str(ks.get("path", ""))
-                    path = _evaluate_str(raw_path, scope)
-                    yield FluxLayer(
-                        name=name,
-                        path=path.removeprefix("./").strip("/") or "." if path else None,
-                        raw_path=raw_path,
-                        depends_on=[str(d) for d in ks.get("depends_on") or []],
-                        provided=_substitute(ks, scope),
-                        file=file,
-                        line=_line_of(facts, file, rf'name\s*=\s*"{re.escape(name)}"'),
-                    )
+    """Every `kustomizations` block of every Flux configuration, from the builder's one
+    evaluation (the same the build reconciles from)."""
+    return list(evaluated_layers(facts.root, facts.environment))
 
 
 def _scope(facts: TerraformFacts) -> Scope:
+    """Variables (defaults) and locals of the parsed files, relative to the module that
+    holds the Flux configuration (else the first module)."""
     variables: dict[str, Any] = {}
     locals_src: dict[str, Any] = {}
     for doc in facts.files.values():
@@ -84,46 +47,10 @@ def _scope(facts: TerraformFacts) -> Scope:
                     variables[name] = spec["default"]
     if facts.environment:
         variables["environment"] = facts.environment
-    return Scope(variables, locals_src, (facts.root / "terraform").resolve())
-
-
-def _evaluate_str(value: str, scope: Scope) -> str | None:
-    try:
-        result = evaluate_hcl2(value, scope)
-    except HclEvalError:
-        return None
-    return result if isinstance(result, str) else None
-
-
-def _substitute(ks: dict[str, Any], scope: Scope) -> dict[str, str] | None:
-    """post_build.substitute as variable -> expression; None if not knowable offline."""
-    post = ks.get("post_build") or []
-    post = post[0] if isinstance(post, list) and post else post
-    if not isinstance(post, dict):
-        return {}
-    if post.get("substitute_from"):
-        return None  # values from a ConfigMap/Secret in the cluster
-    raw = post.get("substitute")
-    if raw is None:
-        return {}
-    try:
-        value = evaluate_hcl2(raw, scope)
-    except HclEvalError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    sources = getattr(value, "sources", {})
-    provided: dict[str, str] = {}
-    for key, item in value.items():
-        expr = sources.get(key) or (item.expr if isinstance(item, Unknown) else repr(item))
-        name = key.expr if isinstance(key, Unknown) else str(key)
-        if not VAR_NAME.fullmatch(name):  # computed per tenant: keep the literal prefix
-            prefix = re.match(r"""^(?:Unknown\(expr=)?['"]?([A-Za-z0-9_]*)\$\{""", name)
-            if not prefix or not prefix.group(1):
-                return None
-            name = prefix.group(1) + "*"
-        provided[name] = expr
-    return provided
+    dirs = [Path(f).parent.as_posix() for f, doc in sorted(facts.files.items())
+            if any(FLUX_CONFIG in block for block in doc.get("resource") or [])]
+    dirs = dirs or sorted(Path(f).parent.as_posix() for f in facts.files)
+    return Scope(variables, locals_src, (facts.root / (dirs[0] if dirs else ".")).resolve())
 
 
 def _is_provided(var: str, provided: dict[str, str]) -> bool:
