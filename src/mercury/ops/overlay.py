@@ -2,8 +2,8 @@
 
 The restore goes into `apps/<env>/<tenant>/restore/`, a Kustomize Component the
 tenant overlay lists under `components:`; reviewing and committing it is the restore,
-deleting both is the clean-up. The tenant's manifests are read with plain
-`kubectl kustomize` (no Flux substitution), so `${VARIABLES}` stay variables in what
+deleting both is the clean-up. The tenant's manifests are read with the
+builder's kustomize runner (no Flux substitution), so `${VARIABLES}` stay variables in what
 is committed and Flux fills them in as for every other object.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from mercury.builder.kustomize import kustomize_command
 from mercury.errors import InputError
-from mercury.exec import Command, resolve_tool
 from mercury.fsutil import write_atomic
 from mercury.ops.restore import RestorePlan, rfc3339
 from mercury.platform.load import round_trip_yaml
@@ -34,7 +34,7 @@ def tenant_objects(root: Path, env: str, tenant: str) -> list[dict[str, Any]]:
     path = tenant_dir(root, env, tenant)
     if not (path / "kustomization.yaml").is_file():
         raise InputError(f"no tenant overlay at {path} (run `mercury render`)")
-    out = Command([resolve_tool("kubectl"), "kustomize", str(path)], timeout=120).run().stdout
+    out = kustomize_command(path, timeout=120, load_restrictor=False).run().stdout
     return [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
 
 
