@@ -40,6 +40,9 @@ def repo_copy(tmp_path: Path) -> Path:
 def _private_build_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests never read or fill the user's ~/.cache/mercury build cache."""
     os.environ["MERCURY_CACHE_DIR"] = str(tmp_path_factory.mktemp("mercury-cache"))
+    # `mercury verify` defaults to --apiserver auto; tests that want the real API server
+    # ask for it (tests/apiserver/test_dryrun.py), the others stay fast and offline.
+    os.environ.setdefault("MERCURY_APISERVER", "off")
 
 
 @pytest.fixture(scope="session")

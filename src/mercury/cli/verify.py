@@ -38,6 +38,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--values", type=Path, metavar="FILE",
                         help="postBuild substitution values (YAML/JSON map, e.g. "
                              "`terraform output -json flux_substitutions`)")
+    parser.add_argument("--apiserver", metavar="auto|off|DIR", default=None,
+                        help="dry-run every object against a real, ephemeral kube-apiserver: "
+                             "auto (when kube-apiserver and etcd are installed), off, or the "
+                             "directory holding both (default: $MERCURY_APISERVER or auto)")
+    parser.add_argument("--crds", action="append", type=Path, default=[], metavar="PATH",
+                        help="CRD YAML (file or directory, repeatable) to install into that "
+                             "server (default: $MERCURY_CRDS, os.pathsep-separated)")
     parser.add_argument("--skip", action="append", default=[], metavar="RULE_ID",
                         help="do not run this rule (repeatable, or comma-separated)")
     parser.add_argument("--list-rules", action="store_true",
@@ -46,6 +53,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mercury.verify.apiserver_check import parse_setting
     from mercury.verify.engine import all_rules, verify_repo
 
     if args.list_rules:
@@ -57,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.values}: --values file not found")
     skip = [part.strip() for item in args.skip for part in item.split(",") if part.strip()]
     report = verify_repo(args.path, env=args.env, schema_location=args.schema_location,
-                         values=args.values, skip=skip, include_all=args.include_all)
+                         values=args.values, skip=skip, include_all=args.include_all,
+                         apiserver=parse_setting(args.apiserver), crds=args.crds)
     from mercury.verify.report import REPORTERS, text
 
     if args.format == "text":

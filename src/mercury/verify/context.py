@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mercury.builder.model import BuildResult, FluxKustomization, K8sObject, ObjRef
 from mercury.verify.schemas import SchemaStore, Validation
+
+if TYPE_CHECKING:
+    from mercury.verify.apiserver_check import ApiServerCheck
 
 
 @dataclass
@@ -38,6 +41,8 @@ class VerifyContext:
     # JSON schemas (None: schema rules report nothing, e.g. in unit tests)
     schemas: SchemaStore | None = None
     environment: str | None = None
+    # the real API server's dry-run (None: its rules report nothing)
+    apiserver: ApiServerCheck | None = None
     _schema_results: dict[int, Validation] = field(default_factory=dict)
     # what rules compute once per run and share (e.g. scans of the manifest files)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -16,6 +16,7 @@ from typing import Any
 from mercury.builder.model import BuildResult, FluxKustomization, K8sObject
 from mercury.builder.reconcile import Reconciled
 from mercury.errors import InputError
+from mercury.verify.apiserver_check import OFF, ApiServerCheck, Setting
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding, Severity
 from mercury.verify.rules.base import Rule
@@ -107,6 +108,7 @@ class Summary:
     nothing_to_check: bool = False
     environments: tuple[str, ...] = ()  # every environment the repository declares
     skipped: int = 0  # declared Flux Kustomizations no root reaches (not verified)
+    apiserver: str = ""  # one line: what the API server check did, or why it did not run
 
     @property
     def exit_code(self) -> int:
@@ -127,6 +129,7 @@ class Summary:
             "skipped_kustomizations": self.skipped,
             "schema_location": self.schema_location,
             "kubernetes_version": self.kubernetes_version,
+            "apiserver": self.apiserver,
             "exit_code": self.exit_code,
         }
 
@@ -151,11 +154,15 @@ def verify_repo(
     skip: Sequence[str] = (),
     rules: list[Rule] | None = None,
     include_all: bool = False,
+    apiserver: str | Setting | ApiServerCheck | None = OFF,
+    crds: Sequence[Path] = (),
 ) -> VerifyReport:
     """Build, load Terraform, and run every rule (minus `skip`) over a repository.
 
     `root` may be a sub-directory: the repository root is found (repo_root). Only what
     the roots of the environment reach is verified (`include_all`: every declaration).
+    `apiserver` is `auto`/`off`/a directory of binaries (see apiserver_check), or a
+    check the caller owns (and closes); `crds` are installed into the server first.
     """
     started = time.perf_counter()
     check_schema_location(schema_location)
@@ -171,10 +178,17 @@ def verify_repo(
     env = found.environment.name
     terraform, findings = _terraform(root, env)
     store = SchemaStore(schema_location, k8s_version=found.environment.kubernetes_version)
+    check = apiserver if isinstance(apiserver, ApiServerCheck) else \
+        ApiServerCheck(apiserver, crds=crds)
     ctx = VerifyContext(root, builds, terraform=terraform, schemas=store, environment=env,
-                        external=found.external)
+                        external=found.external, apiserver=check)
     findings += build_failures(builds) + external_sources(found.external) + remote(builds)
-    checked, suppressed = run_rules(ctx, [r for r in registry if r not in ENGINE_RULES], skip)
+    try:
+        checked, suppressed = run_rules(ctx, [r for r in registry if r not in ENGINE_RULES],
+                                        skip)
+    finally:
+        if check is not apiserver:
+            check.close()
     findings = [f for f in findings if _base_id(f.rule) not in skip and f.rule not in skip]
     findings += checked
     findings.sort(key=Finding.sort_key)
@@ -184,6 +198,7 @@ def verify_repo(
     summary.root, summary.environment = str(root), env
     summary.environments, summary.skipped = found.environment.known, len(found.skipped)
     summary.schema_location, summary.kubernetes_version = store.location, store.k8s_version
+    summary.apiserver = check.status
     return VerifyReport(findings, summary, builds)
 
 

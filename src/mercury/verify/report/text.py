@@ -48,6 +48,8 @@ def render(findings: list[Finding], summary: Summary, *, color: bool = False) ->
             table.add_row(Text(f.severity.value, style=STYLES[f.severity]), f.rule,
                           f.object, where, msg)
         console.print(table)
+    if summary.apiserver:
+        console.print(summary.apiserver)
     console.print(Text(summary_line(summary), style="bold"))
     return out.getvalue()
 

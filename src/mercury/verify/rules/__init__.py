@@ -1,11 +1,12 @@
 """The rule registry: a literal list, no import scanning (docs and --list-rules come from it).
 
-Rules live in one small module per family; schema.py and terraform.py are the engine's.
+Rules live in one small module per family; schema.py, terraform.py and apiserver.py are the
+engine's (they need a schema store, Terraform, a real API server; no YAML fixtures).
 """
 
 from __future__ import annotations
 
-from mercury.verify.rules import schema, terraform
+from mercury.verify.rules import apiserver, schema, terraform
 from mercury.verify.rules.aks import AksFluxMultitenancy
 from mercury.verify.rules.base import Rule
 from mercury.verify.rules.capacity import CapacityRule
@@ -78,4 +79,4 @@ CROSS_OBJECT_RULES: list[Rule] = [
     N8nConfigRule(),
 ]
 
-ALL_RULES: list[Rule] = [*schema.RULES, *terraform.RULES, *CROSS_OBJECT_RULES]
+ALL_RULES: list[Rule] = [*schema.RULES, *apiserver.RULES, *terraform.RULES, *CROSS_OBJECT_RULES]
