@@ -8,6 +8,8 @@ For each N: copy the repository, write N tenants into platform.yaml (in the form
   warm    the same again (every kustomize build is a cache hit)
   1 edit  after changing one tenant's database instances and re-rendering
   floor   plain `kubectl kustomize apps/<env>` (quadratic; gives up after a timeout)
+  apiserver  (with --apiserver) warm verify plus `--apiserver auto --crds ../shared/crds`:
+          a real kube-apiserver dry-runs every object (start-up and CRDs included)
 
     .venv/bin/python bench/verify_scale.py            # N = 1, 100, 1000
     .venv/bin/python bench/verify_scale.py -n 10 -n 50 --keep --no-floor
@@ -34,6 +36,7 @@ from mercury.render import render_repo
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
 CRD_SCHEMAS = REPO.parent / "shared" / "schemas" / "crds"
+CRDS = REPO.parent / "shared" / "crds"
 
 
 @dataclass
@@ -124,9 +127,11 @@ def edit_one_tenant(root: Path) -> None:
     render_repo(root, load_platform(root))
 
 
-def verify(root: Path, work: Path, env: dict[str, str]) -> tuple[Run, dict[str, int]]:
+def verify(root: Path, work: Path, env: dict[str, str],
+           apiserver: bool = False) -> tuple[Run, dict[str, int]]:
     argv = [str(VENV_BIN / "mercury"), "verify", str(root), "--format", "json",
             "--schema-location", str(CRD_SCHEMAS)]
+    argv += ["--apiserver", "auto", "--crds", str(CRDS)] if apiserver else ["--apiserver", "off"]
     run = timed(argv, cwd=work, env=env)
     assert run is not None
     try:
@@ -150,9 +155,12 @@ def main() -> int:
     parser.add_argument("--floor-timeout", type=int, default=300,
                         help="give up on plain kubectl kustomize after this many seconds")
     parser.add_argument("--no-floor", action="store_true", help="skip plain kubectl kustomize")
+    parser.add_argument("--apiserver", action="store_true",
+                        help="add a warm verify with the real API server (needs `make tools`)")
     args = parser.parse_args()
     counts = args.tenants or [1, 100, 1000]
-    cols = ("cold verify", "warm verify", "warm, 1 edit", "kustomize floor")
+    cols = ("cold verify", "warm verify", "warm, 1 edit", "kustomize floor") + \
+        (("warm + apiserver",) if args.apiserver else ())
     print(f"{'tenants':>7} {'objects':>8} {'err':>4} {'warn':>5} "
           + " ".join(f"{c:>16}" for c in cols), flush=True)
     for count in counts:
@@ -171,9 +179,14 @@ def main() -> int:
             floor = timed([str(VENV_BIN / "kubectl"), "kustomize", str(root / "apps" / env_name)],
                           cwd=work, timeout=args.floor_timeout)
         floor_cell = f"{'skipped':>16}" if args.no_floor else _cell(floor, args.floor_timeout)
+        api_cell = ""
+        if args.apiserver:
+            judged, api_summary = verify(root, work, env, apiserver=True)
+            api_cell = f" {_cell(judged, 0)}  [{api_summary['apiserver']}; " \
+                       f"{api_summary['errors']} err]"
         print(f"{count:>7} {summary['objects']:>8} {summary['errors']:>4} "
               f"{summary['warnings']:>5} {_cell(cold, 0)} {_cell(warm, 0)} {_cell(edited, 0)} "
-              f"{floor_cell}", flush=True)
+              f"{floor_cell}{api_cell}", flush=True)
         if args.keep:
             print(f"kept {root}", file=sys.stderr)
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,3 +129,27 @@ def test_auto_says_in_one_line_why_it_did_not_run(tmp_path: Path, crd_schemas: P
     assert code == 0
     assert "API server check skipped: kube-apiserver and etcd not installed (run `make tools`" \
         in out
+
+
+def _children() -> set[str]:
+    """Names of this process's child processes (etcd, kube-apiserver while they run)."""
+    names = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if int(fields[1].split()[1]) == os.getpid():
+            names.add(fields[0].split("(", 1)[1])
+    return names
+
+
+def test_a_check_that_starts_its_server_stops_it_once_it_has_judged() -> None:
+    ctx = load_context([HERE / "dryrun" / "fail" / "names-and-labels.yaml"])
+    before = _children()
+    with ApiServerCheck("auto") as check:
+        ctx.apiserver = check
+        found = [f.rule for rule in RULES for f in rule.check_all(ctx)]
+        assert check.server is None and _children() == before
+    assert found == ["apiserver-rejected[invalid]"] * 2
+    assert check.stats.startup_seconds > 0 and check.status.startswith("API server: 3 objects")
