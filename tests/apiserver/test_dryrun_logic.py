@@ -15,6 +15,7 @@ from mercury.verify.apiserver_order import (
     enforce_level,
     layer_order,
     probe_pod,
+    sendable,
     shape_groups,
     staged,
 )
@@ -178,3 +179,14 @@ def test_an_apply_that_cannot_be_typed_is_the_objects_fault() -> None:
     assert verdict.sub == "invalid"
     assert verdict.message.startswith('.spec.template.spec.containers[name="n8n"].ports: dup')
     assert rejections(503, {"message": "etcd down"})[0].sub == "other"
+
+
+def test_a_redacted_pull_secret_is_sent_with_a_well_formed_placeholder() -> None:
+    secret = _obj({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "r"},
+                   "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": ""}})
+    body = sendable(secret)
+    assert body["data"][".dockerconfigjson"] == "eyJhdXRocyI6e319"
+    assert secret.body["data"][".dockerconfigjson"] == ""
+    opaque = _obj({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "o"},
+                   "data": {"k": ""}})
+    assert sendable(opaque) is opaque.body

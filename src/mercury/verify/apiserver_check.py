@@ -36,6 +36,7 @@ from mercury.verify.apiserver_order import (
     enforce_level,
     layer_order,
     probe_pod,
+    sendable,
     shape_groups,
     staged,
 )
@@ -389,7 +390,7 @@ class _Run:
             return [Verdict("unchecked", "not-served",
                             f"{obj.kind} ({obj.api_version}) is not served by the API server")]
         namespace = (obj.namespace or "default") if resource.namespaced else None
-        answer = self._send(resource, obj.body, obj.name, namespace, real=real)
+        answer = self._send(resource, sendable(obj), obj.name, namespace, real=real)
         if real and answer.ok and obj.kind == "Namespace" and obj.api_version == "v1":
             with self._lock:
                 self._namespaces_made.add(obj.name)
