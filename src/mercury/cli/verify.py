@@ -35,6 +35,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--schema-location", metavar="DIR_OR_URL",
                         help="CRD schemas: a directory or a kubeconform URL template "
                              "(default: $MERCURY_SCHEMA_LOCATION or the public CRDs catalog)")
+    parser.add_argument("--terraform-schema", metavar="PATH",
+                        help="provider schemas for terraform/ (`terraform providers schema "
+                             "-json` output: a file or a directory of them; default: "
+                             "$MERCURY_TERRAFORM_SCHEMA or ../shared/schemas/terraform)")
     parser.add_argument("--values", type=Path, metavar="FILE",
                         help="postBuild substitution values (YAML/JSON map, e.g. "
                              "`terraform output -json flux_substitutions`)")
@@ -66,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     skip = [part.strip() for item in args.skip for part in item.split(",") if part.strip()]
     report = verify_repo(args.path, env=args.env, schema_location=args.schema_location,
                          values=args.values, skip=skip, include_all=args.include_all,
-                         apiserver=parse_setting(args.apiserver), crds=args.crds)
+                         apiserver=parse_setting(args.apiserver), crds=args.crds,
+                         terraform_schema=args.terraform_schema)
     from mercury.verify.report import REPORTERS, text
 
     if args.format == "text":

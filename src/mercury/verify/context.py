@@ -26,6 +26,8 @@ class TerraformFacts:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the environment being verified: `${var.environment}` in flux.tf paths
     environment: str | None = None
+    # provider schemas (`terraform providers schema -json`): a file or directory, None: none
+    schema_location: Path | None = None
     # what the Terraform rules computed once and share (evaluated layers, file texts)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 

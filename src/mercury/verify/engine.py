@@ -156,6 +156,7 @@ def verify_repo(
     include_all: bool = False,
     apiserver: str | Setting | ApiServerCheck | None = OFF,
     crds: Sequence[Path] = (),
+    terraform_schema: str | None = None,
 ) -> VerifyReport:
     """Build, load Terraform, and run every rule (minus `skip`) over a repository.
 
@@ -163,6 +164,7 @@ def verify_repo(
     the roots of the environment reach is verified (`include_all`: every declaration).
     `apiserver` is `auto`/`off`/a directory of binaries (see apiserver_check), or a
     check the caller owns (and closes); `crds` are installed into the server first.
+    `terraform_schema`: provider schemas for terraform-schema (see verify/tfschema.py).
     """
     started = time.perf_counter()
     check_schema_location(schema_location)
@@ -176,7 +178,7 @@ def verify_repo(
     if not builds and not found.external:
         raise InputError(f"no Flux Kustomization or kustomization.yaml found in {given}")
     env = found.environment.name
-    terraform, findings = _terraform(root, env)
+    terraform, findings = _terraform(root, env, terraform_schema)
     store = SchemaStore(schema_location, k8s_version=found.environment.kubernetes_version)
     check = apiserver if isinstance(apiserver, ApiServerCheck) else \
         ApiServerCheck(apiserver, crds=crds)
@@ -391,9 +393,11 @@ def _builds(root: Path, given: Path, env: str | None, values: Path | None,
     return found, builds
 
 
-def _terraform(root: Path, env: str | None) -> tuple[TerraformFacts | None, list[Finding]]:
+def _terraform(root: Path, env: str | None,
+               schema: str | None = None) -> tuple[TerraformFacts | None, list[Finding]]:
     """Parsed Terraform (None when the repository has none) and its unparseable files."""
     from mercury.builder import load_terraform, terraform_errors
+    from mercury.verify.tfschema import locate
 
     files = load_terraform(root)
     errors = terraform_errors(root)
@@ -403,4 +407,5 @@ def _terraform(root: Path, env: str | None) -> tuple[TerraformFacts | None, list
     findings = [Finding(rule=rule.id, severity=rule.severity, object="", file=file,
                         message=f"{file}: {message}", hint=rule.hint)
                 for file, message in sorted(errors.items())]
-    return TerraformFacts(root=root, files=files, environment=env), findings
+    return TerraformFacts(root=root, files=files, environment=env,
+                          schema_location=locate(root, schema)), findings

@@ -34,6 +34,8 @@ from mercury.verify.rules.security import (
 )
 from mercury.verify.rules.services import ServiceSelectorRule, ServiceTargetPortRule
 from mercury.verify.rules.tfwiring import TerraformWiringRule
+from mercury.verify.rules.terraform_schema import TerraformSchemaRule
+from mercury.verify.rules.terraform_validate import TerraformValidateRule
 
 CROSS_OBJECT_RULES: list[Rule] = [
     # Flux wiring
@@ -79,4 +81,8 @@ CROSS_OBJECT_RULES: list[Rule] = [
     N8nConfigRule(),
 ]
 
-ALL_RULES: list[Rule] = [*schema.RULES, *apiserver.RULES, *terraform.RULES, *CROSS_OBJECT_RULES]
+# terraform/ against the providers: their schemas offline, `terraform validate` where it can
+TERRAFORM_RULES: list[Rule] = [TerraformSchemaRule(), TerraformValidateRule()]
+
+ALL_RULES: list[Rule] = [*schema.RULES, *apiserver.RULES, *terraform.RULES, *TERRAFORM_RULES,
+                         *CROSS_OBJECT_RULES]
