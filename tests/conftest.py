@@ -12,6 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # CRD schemas for tests and CI (kubeconform layout); never committed into the project.
 CRD_SCHEMAS = (REPO.parent / "shared" / "schemas" / "crds").resolve()
+# Terraform provider schemas (`terraform providers schema -json`), likewise not committed.
+TERRAFORM_SCHEMAS = (REPO.parent / "shared" / "schemas" / "terraform").resolve()
 
 
 def _tracked_files(root: Path) -> list[Path]:
@@ -43,6 +45,14 @@ def _private_build_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     # `mercury verify` defaults to --apiserver auto; tests that want the real API server
     # ask for it (tests/apiserver/test_dryrun.py), the others stay fast and offline.
     os.environ.setdefault("MERCURY_APISERVER", "off")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _terraform_schemas() -> None:
+    """Copies of the repository in tmp dirs are checked against the real provider schemas
+    too (beside the checkout they are found without this)."""
+    if TERRAFORM_SCHEMAS.is_dir():
+        os.environ.setdefault("MERCURY_TERRAFORM_SCHEMA", str(TERRAFORM_SCHEMAS))
 
 
 @pytest.fixture(scope="session")

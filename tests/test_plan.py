@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,12 @@ from mercury.cli.main import main
 
 def plan(repo: Path, crd_schemas: Path, *extra: str) -> list[str]:
     return ["plan", "--repo", str(repo), "--schema-location", str(crd_schemas), *extra]
+
+
+def repo_findings(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The findings about the repository: a copy has no `terraform init`, which
+    terraform-validate notes (info) on every machine that has terraform."""
+    return [f for f in doc["findings"] if f["rule"] != "terraform-validate[not-initialised]"]
 
 
 def test_plan_on_the_bundled_platform_is_clean(
@@ -76,7 +83,7 @@ def test_a_broken_manifest_fails_the_plan_with_a_finding(
                                                    "ingressClassName: traefik-traefik"))
     assert main(plan(repo_copy, crd_schemas, "--format", "json")) == 1
     doc = json.loads(capsys.readouterr().out)
-    assert [f["rule"] for f in doc["findings"]] == ["ingress-class"]
+    assert [f["rule"] for f in repo_findings(doc)] == ["ingress-class"]
     assert doc["tenants"][0]["errors"] == 1
 
 
@@ -96,7 +103,7 @@ def test_terraform_that_forgets_the_tenants_shows_in_the_plan(
     assert main(plan(repo_copy, crd_schemas, "--format", "json")) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["tenants"][0]["terraform"] == "missing BACKUP_CLIENT_ID_CUSTOMER1"
-    assert {f["rule"] for f in doc["findings"]} == {"substitution-missing"}
+    assert {f["rule"] for f in repo_findings(doc)} == {"substitution-missing"}
 
 
 def test_a_sas_tenant_plans_clean_without_an_identity_variable(
@@ -106,6 +113,6 @@ def test_a_sas_tenant_plans_clean_without_an_identity_variable(
     capsys.readouterr()
     assert main(plan(repo_copy, crd_schemas, "--format", "json")) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["findings"] == []  # e.g. no "BACKUP_CLIENT_ID_ACME_CORP is unused"
+    assert repo_findings(doc) == []  # e.g. no "BACKUP_CLIENT_ID_ACME_CORP is unused"
     assert {t["name"]: t["terraform"] for t in doc["tenants"]} == {
         "acme-corp": "wired", "customer1": "wired"}

@@ -101,7 +101,7 @@ class _Lexer:
                 out.append(_Tok("str", text[pos:end], pos, end))
                 pos = end
             elif text.startswith("<<", pos) and (m := _HEREDOC.match(text, pos)):
-                end = self.heredoc(m.end(), m.group(2))
+                end = self.heredoc(pos, m.end(), m.group(2))
                 out.append(_Tok("other", text[pos:end], pos, end))
                 pos = end
             elif m := _IDENT.match(text, pos):
@@ -151,12 +151,12 @@ class _Lexer:
             pos += 1
         raise HclSyntaxError("unterminated template interpolation", self.line(pos))
 
-    def heredoc(self, pos: int, marker: str) -> int:
-        """End of a heredoc whose content starts at `pos` (after its closing marker)."""
+    def heredoc(self, start: int, pos: int, marker: str) -> int:
+        """End of a heredoc (`<<` at `start`, content from `pos`), after its marker."""
         closing = re.compile(rf"^[ \t]*{re.escape(marker)}[ \t]*\r?$", re.M)
         m = closing.search(self.text, pos)
         if not m:
-            raise HclSyntaxError(f"heredoc <<{marker} is not closed", self.line(pos))
+            raise HclSyntaxError(f"heredoc <<{marker} is not closed", self.line(start))
         return m.end()
 
 

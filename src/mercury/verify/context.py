@@ -28,6 +28,8 @@ class TerraformFacts:
     environment: str | None = None
     # provider schemas (`terraform providers schema -json`): a file or directory, None: none
     schema_location: Path | None = None
+    # .tf files python-hcl2 could not parse (not in `files`; hcl_syntax may still read them)
+    unparsed: tuple[str, ...] = ()
     # what the Terraform rules computed once and share (evaluated layers, file texts)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 

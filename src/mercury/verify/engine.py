@@ -408,4 +408,5 @@ def _terraform(root: Path, env: str | None,
                         message=f"{file}: {message}", hint=rule.hint)
                 for file, message in sorted(errors.items())]
     return TerraformFacts(root=root, files=files, environment=env,
-                          schema_location=locate(root, schema)), findings
+                          schema_location=locate(root, schema),
+                          unparsed=tuple(sorted(errors))), findings

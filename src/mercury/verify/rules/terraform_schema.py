@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from mercury.builder import terraform_errors
 from mercury.builder.hcl_syntax import Attribute, Block, Body, HclSyntaxError, parse_body
 from mercury.verify.context import TerraformFacts, VerifyContext
 from mercury.verify.findings import Finding, Severity
@@ -48,6 +47,21 @@ LIFECYCLE: dict[str, Schema] = {
     "data": {"block_types": _CONDITIONS},
     "ephemeral": {"block_types": _CONDITIONS},
 }
+# terraform.io/builtin/terraform: resources of Terraform itself, in no provider's schema
+BUILTIN = "terraform.io/builtin/terraform"
+BUILTIN_TYPES: dict[tuple[str, str], Schema] = {
+    ("resource", "terraform_data"): {"attributes": {
+        "input": {"type": "dynamic", "optional": True},
+        "triggers_replace": {"type": "dynamic", "optional": True},
+        "output": {"type": "dynamic", "computed": True},
+        "id": {"type": "string", "computed": True}}},
+    ("data", "terraform_remote_state"): {"attributes": {
+        "backend": {"type": "string", "required": True},
+        "config": {"type": "dynamic", "optional": True},
+        "defaults": {"type": "dynamic", "optional": True},
+        "workspace": {"type": "string", "optional": True},
+        "outputs": {"type": "dynamic", "computed": True}}},
+}
 DYNAMIC: Schema = {"attributes": {
     "for_each": {"type": "dynamic", "required": True},
     "iterator": {"type": "dynamic", "optional": True},
@@ -65,7 +79,16 @@ class _Module:
     syntax: list[tuple[str, HclSyntaxError]] = field(default_factory=list)
 
     def source_of(self, local: str) -> str:
+        if local == "terraform":
+            return BUILTIN
         return self.sources.get(local) or source_address(local)
+
+    def declares(self, local: str) -> bool:
+        """In required_providers, or configured by a provider block (an implicit
+        hashicorp/<name> provider, which `terraform init` installs)."""
+        return local in self.sources or any(
+            b.type == "provider" and b.labels[:1] == [local]
+            for body in self.bodies.values() for b in body.blocks)
 
 
 def modules(facts: TerraformFacts) -> list[_Module]:
@@ -74,8 +97,7 @@ def modules(facts: TerraformFacts) -> list[_Module]:
     by_dir: dict[str, _Module] = {}
     # python-hcl2 refuses some files Terraform reads (e.g. an argument set twice): those
     # are parse-errors for the other rules, but their structure is still checked here
-    unparsed = terraform_errors(facts.root) if (facts.root / "terraform").is_dir() else {}
-    for rel in sorted({*facts.files, *unparsed}):
+    for rel in sorted({*facts.files, *facts.unparsed}):
         name = PurePosixPath(rel).name
         if name == "override.tf" or name.endswith("_override.tf"):
             continue
@@ -96,7 +118,11 @@ def modules(facts: TerraformFacts) -> list[_Module]:
 
 
 def _suggest(name: str, options: Any) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.75)
+    """` (did you mean `x`?)` for a near miss, or a name it is a part of (`sku`:
+    `sku_tier`); empty when nothing is close."""
+    choices = sorted(options)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.75) or [
+        c for c in choices if c.startswith(f"{name}_") or c.endswith(f"_{name}")][:1]
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
@@ -105,6 +131,13 @@ def _is_object_collection(spec: Schema) -> bool:
     type_ = spec.get("type")
     return (isinstance(type_, list) and len(type_) == 2 and type_[0] in {"list", "set"}
             and isinstance(type_[1], list) and type_[1][:1] == ["object"])
+
+
+def _object_schema(fields: dict[str, Any]) -> Schema:
+    """An object type's fields as a block schema (every field optional; a list/set of
+    objects may be written as blocks again)."""
+    return {"attributes": {name: {"type": type_, "optional": True}
+                           for name, type_ in fields.items()}}
 
 
 class TerraformSchemaRule(Rule):
@@ -130,7 +163,7 @@ class TerraformSchemaRule(Rule):
 
     def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
         facts = ctx.terraform
-        if facts is None or not facts.files:
+        if facts is None or not (facts.files or facts.unparsed):
             return
         if facts.schema_location is None:
             yield self._at(None, "provider schemas not found: terraform/ was not checked "
@@ -208,9 +241,13 @@ class _ModuleCheck:
             if attr.name == "provider":
                 local = attr.expr.split(".", 1)[0].strip()
         src = self.module.source_of(local)
+        if src == BUILTIN and (kind, type_) in BUILTIN_TYPES:
+            yield from self.body(block.body, BUILTIN_TYPES[(kind, type_)], where, block.line,
+                                 META_ARGS[kind], frozenset({"lifecycle"}))
+            return
         if src not in self.schemas.providers:
-            declared = local in self.module.sources
-            yield from self.missing_provider(where, local, src, block.line, declared=declared,
+            yield from self.missing_provider(where, local, src, block.line,
+                                             declared=self.module.declares(local),
                                              type_=type_, kind=kind)
             return
         schema = self.schemas.block(src, kind, type_)
@@ -253,10 +290,11 @@ class _ModuleCheck:
                          "the schema location")
             return
         suggestion = _suggest(type_, self.schemas.types(kind)) if type_ else ""
+        # a near miss of a known type is a typo; otherwise it may be a provider init finds
         yield self.finding(
             where, f"{where}: provider `{local}` is not declared in required_providers and "
             f"has no schema{suggestion}: Terraform would look for {src}", line,
-            "unknown-provider",
+            "unknown-provider", severity=Severity.ERROR if suggestion else Severity.WARNING,
             hint="fix the type name, or declare the provider in terraform { required_providers }")
 
     def body(self, body: Body, schema: Schema, where: str, line: int,
@@ -327,7 +365,10 @@ class _ModuleCheck:
         if spec is None:
             attr = attrs.get(block.type)
             if attr is not None and _is_object_collection(attr):
-                return False  # Terraform's "attributes as blocks"
+                # Terraform's "attributes as blocks": the body is one of the list's objects
+                yield from self.body(block.body, _object_schema(attr["type"][1][1]), here,
+                                     block.line)
+                return False
             if attr is not None:
                 yield self.finding(here, f"{where}: `{block.type}` is an argument, not a block: "
                                    f"write `{block.type} = ...`", block.line, "nesting")

@@ -30,7 +30,7 @@ _CONTEXT = re.compile(r'^(\w+)((?:\s+"[^"]*")*)')
 def _needs(facts: TerraformFacts, module: str) -> set[str]:
     """What `terraform init` must have installed for a directory: providers, modules."""
     needs: set[str] = set()
-    for rel in facts.files:
+    for rel in (*facts.files, *facts.unparsed):
         if PurePosixPath(rel).parent.as_posix() != module:
             continue
         try:
@@ -76,9 +76,10 @@ class TerraformValidateRule(Rule):
 
     def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
         facts = ctx.terraform
-        if facts is None or not facts.files:
+        if facts is None or not (facts.files or facts.unparsed):
             return
-        dirs = sorted({PurePosixPath(f).parent.as_posix() for f in facts.files})
+        dirs = sorted({PurePosixPath(f).parent.as_posix()
+                       for f in (*facts.files, *facts.unparsed)})
         try:
             terraform = resolve_tool("terraform")
         except InputError:
