@@ -22,7 +22,7 @@ from mercury.verify.rules.base import Rule  # noqa: E402
 
 def _example(rule_id: str, kind: str) -> tuple[str, str] | None:
     # the seed's own mistake makes the best example when a fixture reproduces it
-    files = sorted((HERE / rule_id / kind).glob("*.yaml"),
+    files = sorted([*(HERE / rule_id / kind).glob("*.yaml"), *(HERE / rule_id / kind).glob("*.tf")],
                    key=lambda p: ("seed" not in p.name, p.name))
     if not files:
         return None
@@ -42,7 +42,8 @@ def render_doc(rule: Rule) -> str:
     for kind, title in (("fail", "Bad"), ("pass", "Good")):
         example = _example(rule.id, kind)
         if example:
-            lines += [f"## {title}", "", f"From `{example[0]}`:", "", "```yaml", example[1],
+            fence = "hcl" if example[0].endswith(".tf") else "yaml"
+            lines += [f"## {title}", "", f"From `{example[0]}`:", "", f"```{fence}", example[1],
                       "```", ""]
     return "\n".join(lines).replace("\n\n\n", "\n\n").rstrip() + "\n"
 

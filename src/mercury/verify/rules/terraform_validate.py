@@ -38,6 +38,9 @@ def _needs(facts: TerraformFacts, module: str) -> set[str]:
         except HclSyntaxError:
             continue  # terraform validate reports the syntax error itself
         for block in body.blocks:
+            if block.type in {"resource", "data", "ephemeral"} and block.labels and \
+                    block.labels[0].startswith("terraform_"):
+                continue  # terraform.io/builtin/terraform: nothing to install
             if block.type in {"resource", "data", "ephemeral", "provider"}:
                 needs.add("providers")
             elif block.type == "module":
