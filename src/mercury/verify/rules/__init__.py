@@ -33,9 +33,9 @@ from mercury.verify.rules.security import (
     PodSecurityRestrictedRule,
 )
 from mercury.verify.rules.services import ServiceSelectorRule, ServiceTargetPortRule
-from mercury.verify.rules.tfwiring import TerraformWiringRule
 from mercury.verify.rules.terraform_schema import TerraformSchemaRule
 from mercury.verify.rules.terraform_validate import TerraformValidateRule
+from mercury.verify.rules.tfwiring import TerraformWiringRule
 
 CROSS_OBJECT_RULES: list[Rule] = [
     # Flux wiring
