@@ -164,7 +164,7 @@ def test_the_parent_id_deprecation_is_caught_on_the_real_file(real_tf: Path) -> 
 
 def test_a_file_python_hcl2_refuses_is_still_checked(real_tf: Path) -> None:
     main_tf = real_tf / "terraform" / "main.tf"
-    line = _edit(main_tf, "  tags = local.tags\n}", "  tags = local.tags\n  tags = {}\n}")
+    line = _edit(main_tf, "  tags     = local.tags\n}", "  tags     = local.tags\n  tags = {}\n}")
     facts = _facts(real_tf)
     assert "terraform/main.tf" in facts.unparsed
     assert [(f.rule, f.line) for f in _check(real_tf)] == [

@@ -75,7 +75,7 @@ class TerraformValidateRule(Rule):
     summary = "`terraform validate` reports a diagnostic (where providers are initialised)"
     hint = "run `terraform validate` in that directory for the full message"
     tags: ClassVar[tuple[str, ...]] = ("terraform",)
-    subs = frozenset({"not-initialised", "unavailable", "failed"})
+    subs = frozenset({"failed"})
 
     def check_all(self, ctx: VerifyContext) -> Iterator[Finding]:
         facts = ctx.terraform
@@ -83,23 +83,16 @@ class TerraformValidateRule(Rule):
             return
         dirs = sorted({PurePosixPath(f).parent.as_posix()
                        for f in (*facts.files, *facts.unparsed)})
+        # Where it cannot run (no terraform, providers not initialised: every fresh clone
+        # and CI without credentials) it stays silent: terraform-schema checks the same
+        # structure offline, and a finding on every clean repository would be noise.
         try:
             terraform = resolve_tool("terraform")
         except InputError:
-            yield self._info(None, "terraform is not on PATH: `terraform validate` did not "
-                             "run", "unavailable", "install Terraform >= 1.11 and run "
-                             "`terraform init` to have `mercury verify` run it too")
             return
         for module in dirs:
             workdir = facts.root / module
-            missing = sorted(n for n in _needs(facts, module)
-                             if not (workdir / ".terraform" / n).is_dir())
-            if missing:
-                yield self._info(module, f"{module}/: {' and '.join(missing)} not initialised "
-                                 f"(no {module}/.terraform/{missing[0]}): `terraform validate` "
-                                 "did not run", "not-initialised",
-                                 f"run `terraform -chdir={module} init` to have `mercury "
-                                 "verify` run `terraform validate` too")
+            if any(not (workdir / ".terraform" / n).is_dir() for n in _needs(facts, module)):
                 continue
             yield from self._validate(terraform, workdir, module)
 
@@ -132,10 +125,6 @@ class TerraformValidateRule(Rule):
         severity = Severity.WARNING if diag.get("severity") == "warning" else Severity.ERROR
         return Finding(rule=self.id, severity=severity, object=where, message=message,
                        hint=self.hint, file=file, line=start.get("line"))
-
-    def _info(self, module: str | None, message: str, sub: str, hint: str) -> Finding:
-        return Finding(rule=f"{self.id}[{sub}]", severity=Severity.INFO, object="",
-                       message=message, hint=hint, file=f"{module}/" if module else None)
 
     def _failed(self, module: str, message: str) -> Finding:
         return Finding(rule=f"{self.id}[failed]", severity=Severity.WARNING, object="",
