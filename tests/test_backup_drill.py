@@ -132,7 +132,7 @@ def test_drill_check_fails_for_a_missing_table(scenario, capsys, monkeypatch) ->
 def test_drill_refuses_a_time_before_the_first_backup(scenario, capsys, monkeypatch) -> None:
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", scenario.azurite.connection_string)
     rc = main(["backup", "drill", "customer1", "--repo", str(REPO), "--storage-url",
-               scenario.url, "--to-time", "2001-01-01T00:00:00Z"])
+               scenario.url, "--to-time", "2021-01-01T00:00:00Z"])
     assert rc == 2
     assert "before the first backup" in capsys.readouterr().err
 

@@ -24,6 +24,11 @@ from mercury.yamlsafety import MAX_EXPANDED_NODES, check_aliases, load_strict
 MERCURY = str(Path(sys.executable).parent / "mercury")
 
 
+def default_signals() -> None:
+    """SIGINT as a terminal gives it (a `&` job inherits it ignored; mercury keeps that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def bomb(levels: int = 9, width: int = 9) -> str:
     """The classic "billion laughs": `width`**`levels` strings from a few hundred bytes."""
     lines = ["a0: &a0 [" + ",".join(['"lol"'] * width) + "]"]
@@ -178,7 +183,8 @@ def test_a_signal_to_mercury_stops_tools_running_in_worker_threads(
         install_signal_handlers()
         sys.exit(main([]))
     """)
-    proc = subprocess.Popen([sys.executable, "-c", program], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", program], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
     deadline = time.monotonic() + 30
     while (not pidfile.exists() or len(pidfile.read_text().split()) < 2) \
             and time.monotonic() < deadline:

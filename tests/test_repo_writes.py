@@ -193,7 +193,14 @@ _KILL_AFTER_FIRST_RENDER_WRITE = textwrap.dedent("""
 def _interrupted_add(root: Path, sig: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", _KILL_AFTER_FIRST_RENDER_WRITE, sig, "tenant", "add",
-         "customer2", "--repo", str(root)], capture_output=True, text=True, timeout=60)
+         "customer2", "--repo", str(root)], capture_output=True, text=True, timeout=60,
+        preexec_fn=default_signals)
+
+
+def default_signals() -> None:
+    """SIGINT as a terminal gives it: a shell that starts a job with `&` hands it down
+    ignored, and mercury keeps an inherited SIG_IGN on purpose (nohup)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize(("sig", "code"), [("SIGTERM", 143), ("SIGINT", 130),
