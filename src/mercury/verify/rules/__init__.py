@@ -24,6 +24,7 @@ from mercury.verify.rules.n8n import N8nEncryptionKeyRule, N8nProbesRule, N8nRep
 from mercury.verify.rules.n8n_semantics import N8nConfigRule
 from mercury.verify.rules.namespaces import NamespaceMissingRule
 from mercury.verify.rules.network import NetworkFlowRule, NetworkIsolationRule
+from mercury.verify.rules.reference_table import ReferenceMissingRule
 from mercury.verify.rules.references import ConfigMapRefRule, PvcRefRule, ServiceAccountRefRule
 from mercury.verify.rules.secrets import CsiReloaderRule, SecretDataCommittedRule, SecretRefRule
 from mercury.verify.rules.secrets_store import SpcIdentityRule, SpcTenantIdRule
@@ -63,6 +64,7 @@ CROSS_OBJECT_RULES: list[Rule] = [
     ConfigMapRefRule(),
     PvcRefRule(),
     ServiceAccountRefRule(),
+    ReferenceMissingRule(),
     ImageTagRule(),
     PodSecurityRestrictedRule(),
     NetworkDefaultDenyRule(),
