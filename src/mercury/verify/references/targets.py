@@ -77,7 +77,7 @@ class Targets:
         """Whether the build knows enough for a missing `kind` in `namespace` to be an error."""
         if not namespace:
             if kind in ("StorageClass", "PriorityClass"):
-                return self.aks or kind in self.declared_kinds
+                return self.aks or (kind in self.declared_kinds and not self.helm)
             if kind == "IngressClass":
                 return bool(self._by.get(("IngressClass", "")))
             if kind == "ClusterRole":
