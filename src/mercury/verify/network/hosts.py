@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from mercury.verify.rules.index import containers
-
 HOST_VAR = re.compile(r"(HOST|HOSTNAME|ADDR|ADDRESS|SERVER|ENDPOINT|SERVICE)$")
 LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SCHEME_PORTS = {"http": 80, "https": 443, "postgres": 5432, "postgresql": 5432,
@@ -37,6 +35,7 @@ class HostRef:
     namespace: str  # resolved: the pod's own namespace when the value has none
     port: int | None
     value: str
+    path: str = ""  # of the value, relative to the pod spec: `containers[0].env[2].value`
 
 
 def parse_host(value: str, own_namespace: str,
@@ -72,20 +71,30 @@ def parse_host(value: str, own_namespace: str,
 
 def env_host_refs(pod: dict[str, Any], namespace: str) -> Iterator[HostRef]:
     """Every env value of every container that reads as an in-cluster host."""
-    for container in containers(pod):
-        env = {str(e.get("name")): e.get("value") for e in container.get("env") or []
-               if isinstance(e, dict) and isinstance(e.get("value"), str)}
-        for name, value in env.items():
-            assert isinstance(value, str)
-            parsed = parse_host(value, namespace, bool(HOST_VAR.search(name)))
-            if parsed is None:
-                continue
-            service, ns, port, scheme = parsed
-            if port is None:
-                port = _sibling_port(name, env)
-            if port is None:
-                port = VAR_PORTS.get(name) or (SCHEME_PORTS.get(scheme) if scheme else None)
-            yield HostRef(name, str(container.get("name")), service, ns, port, value)
+    for lst in ("initContainers", "containers"):
+        for c, container in enumerate(pod.get(lst) or []):
+            if isinstance(container, dict):
+                yield from _container_refs(container, namespace, f"{lst}[{c}]")
+
+
+def _container_refs(container: dict[str, Any], namespace: str, at: str) -> Iterator[HostRef]:
+    entries = [(i, e) for i, e in enumerate(container.get("env") or [])
+               if isinstance(e, dict) and isinstance(e.get("value"), str)]
+    env = {str(e.get("name")): e.get("value") for _, e in entries}
+    for i, entry in entries:
+        name, value = str(entry.get("name")), str(entry["value"])
+        if env.get(name) is not entry["value"]:
+            continue  # a later entry of the same name wins, as in the kubelet
+        parsed = parse_host(value, namespace, bool(HOST_VAR.search(name)))
+        if parsed is None:
+            continue
+        service, ns, port, scheme = parsed
+        if port is None:
+            port = _sibling_port(name, env)
+        if port is None:
+            port = VAR_PORTS.get(name) or (SCHEME_PORTS.get(scheme) if scheme else None)
+        yield HostRef(name, str(container.get("name")), service, ns, port, value,
+                      f"{at}.env[{i}].value")
 
 
 def _sibling_port(variable: str, env: dict[str, Any]) -> int | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 _TOKEN = re.compile(r'\["([^"]+)"\]|\[\*\]|\.|([^.\[]+)')
@@ -30,7 +30,7 @@ class Match:
     ancestors: tuple[dict[str, Any], ...]  # enclosing mappings, outermost first
 
 
-@lru_cache(maxsize=None)
+@cache
 def tokens(path: str) -> tuple[object, ...]:
     out: list[object] = []
     for m in _TOKEN.finditer(path):
@@ -74,9 +74,9 @@ def walk(data: dict[str, Any], path: str) -> Iterator[Match]:
         for key, value in items:
             here = f"{where}{_show(str(key))}"
             if last:
-                yield Match(value, node, here.lstrip("."), chain + (node,))
+                yield Match(value, node, here.lstrip("."), (*chain, node))
             else:
-                yield from go(value, i + 1, here, chain + (node,))
+                yield from go(value, i + 1, here, (*chain, node))
 
     yield from go(data, 0, "", ())
 
@@ -117,7 +117,7 @@ def walk_all(data: dict[str, Any], trie: Trie) -> Iterator[tuple[int, Match]]:
                 items = [(step, node[step])]
             for key, value in items:
                 here = f"{where}{_show(str(key))}"
-                inner = chain + (node,)
+                inner = (*chain, node)
                 for index in child.ends:
                     yield index, Match(value, node, here.lstrip("."), inner)
                 if child.children:

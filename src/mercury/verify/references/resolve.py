@@ -175,7 +175,8 @@ def _listing(names: list[str]) -> str:
 def _local(kind: str, value: str, match: Match, obj: K8sObject) -> tuple[str, str] | None:
     """(target, problem) when a reference inside the object itself names nothing."""
     if kind == "@container-port":
-        container = next((a for a in reversed(match.ancestors) if "image" in a), {})
+        container: dict[str, Any] = next(
+            (a for a in reversed(match.ancestors) if "image" in a), {})
         names = sorted(str(p.get("name")) for p in container.get("ports") or []
                        if isinstance(p, dict) and p.get("name"))
         if value not in names:
@@ -183,7 +184,8 @@ def _local(kind: str, value: str, match: Match, obj: K8sObject) -> tuple[str, st
                     f"the container names no such port (ports: {_listing(names)})")
         return None
     if kind == "@volume":
-        pod = next((a for a in reversed(match.ancestors) if "containers" in a), {})
+        pod: dict[str, Any] = next(
+            (a for a in reversed(match.ancestors) if "containers" in a), {})
         names = sorted(str(v.get("name")) for v in pod.get("volumes") or []
                        if isinstance(v, dict))
         if value not in names:
@@ -198,11 +200,11 @@ def _local(kind: str, value: str, match: Match, obj: K8sObject) -> tuple[str, st
                     f"no such spec.externalClusters entry (entries: {_listing(names)})")
         return None
     if kind == "@spc-object":
-        names = spc_object_names(obj)
-        if names is not None and value not in names:
+        fetched = spc_object_names(obj)
+        if fetched is not None and value not in fetched:
             return (f"object '{value}' of {obj.ref} spec.parameters.objects",
                     f"the SecretProviderClass fetches no object of that name or alias "
-                    f"(objects: {_listing(sorted(names))}): the Secret is never synced")
+                    f"(objects: {_listing(sorted(fetched))}): the Secret is never synced")
         return None
     return None
 

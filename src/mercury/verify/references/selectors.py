@@ -97,9 +97,9 @@ def _selectors(obj: K8sObject) -> Iterator[tuple[str, dict[str, Any]]]:
         for match in walk(obj.body, path):
             if not isinstance(match.value, dict):
                 continue
-            if "from[" in match.path or "to[" in match.path:
-                if "namespaceSelector" in match.parent:
-                    continue  # pods of other namespaces: the reachability check's business
+            if ("from[" in match.path or "to[" in match.path) and (
+                    "namespaceSelector" in match.parent):
+                continue  # pods of other namespaces: the reachability check's business
             if match.value.get("matchLabels") or match.value.get("matchExpressions"):
                 yield match.path, match.value
 

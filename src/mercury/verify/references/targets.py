@@ -157,13 +157,17 @@ class Targets:
                                                            ports=((443, "https"),)))
 
 
+def _mapping(value: object) -> dict[object, object]:
+    return value if isinstance(value, dict) else {}
+
+
 def _known(body: dict[str, object]) -> Known:
     kind = body.get("kind")
     if kind in ("ConfigMap", "Secret"):
         if kind == "Secret" and "sops" in body:
             return Known("built")
         keys = {str(k) for section in ("data", "binaryData", "stringData")
-                for k in (body.get(section) or {})}  # type: ignore[union-attr]
+                for k in _mapping(body.get(section))}
         return Known("built", frozenset(keys) if keys or kind == "ConfigMap" else None)
     if kind == "Service":
         spec = body.get("spec")
