@@ -131,6 +131,10 @@ class Targets:
             if source is None:  # the repository's own source: bootstrap / the AKS extension
                 for name in {ks.namespace, ks.config or ks.namespace, "flux-system"}:
                     self.add("GitRepository", ks.namespace, name, Known("Flux bootstrap"))
+            elif ks.parent is None and source[0] == "GitRepository":
+                # a root's source is the one `flux bootstrap` created (gotk-sync), often
+                # not committed; a child's sourceRef typo still resolves to nothing
+                self.add(*source, Known("Flux bootstrap"))
             self.add("Kustomization", ks.namespace, ks.object_name, Known("Flux"))
             self.add("Kustomization", ks.namespace, ks.name, Known("Flux"))
 
