@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
-_CParser = getattr(yaml, "CParser", None)
+# libyaml's parser: `yaml` exports only the ready-made C loaders, not CParser itself
+# (getattr(yaml, "CParser") is None, which silently gave the pure-Python parser, 20x slower)
+_CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)
 
 
 class Resolver12(yaml.resolver.BaseResolver):
@@ -57,11 +59,11 @@ Constructor12.add_constructor(  # type: ignore[type-var]
     "tag:yaml.org,2002:int", Constructor12.construct_yaml_int)
 
 if _CParser is not None:
-    class Loader(_CParser, Constructor12, Resolver12):  # type: ignore[misc,valid-type]
+    class Loader(_CParser, Constructor12, Resolver12):  # type: ignore[misc]
         """libyaml's parser with the YAML 1.2 core schema."""
 
         def __init__(self, stream: Any) -> None:
-            _CParser.__init__(self, stream)  # type: ignore[misc]
+            _CParser.__init__(self, stream)
             Constructor12.__init__(self)
             Resolver12.__init__(self)
 else:  # pragma: no cover - PyYAML built without libyaml

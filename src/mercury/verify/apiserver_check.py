@@ -97,11 +97,17 @@ def parse_setting(value: str | None) -> Setting:
 
 
 def crd_sources(given: Sequence[Path] = ()) -> list[Path]:
-    """`--crds` paths, else $MERCURY_CRDS (os.pathsep-separated), else none."""
+    """`--crds` paths, else $MERCURY_CRDS (os.pathsep-separated), else the shared CRD
+    definitions beside mercury's checkout (../shared/crds) when present, else none.
+
+    Without CRDs every custom object would come back "not served" and go unjudged."""
     if given:
         return [Path(p) for p in given]
     env = os.environ.get(ENV_CRDS, "")
-    return [Path(p) for p in env.split(os.pathsep) if p]
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    beside = Path(__file__).resolve().parents[4] / "shared" / "crds"
+    return [beside] if beside.is_dir() else []
 
 
 def launch_judge(binaries: Binaries | None = None) -> ApiServer:

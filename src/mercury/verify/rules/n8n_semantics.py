@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from mercury.builder import yaml12
 from mercury.builder.model import K8sObject
 from mercury.verify.context import VerifyContext
 from mercury.verify.findings import Finding
@@ -69,10 +70,10 @@ def _spc_objects(spc: K8sObject) -> dict[str, str]:
     raw = dig(spc.spec, "parameters", "objects")
     out: dict[str, str] = {}
     try:
-        doc = yaml.safe_load(str(raw)) if raw else None
+        doc = yaml12.load(str(raw)) if raw else None
         entries = doc.get("array") if isinstance(doc, dict) else None
         for entry in entries or []:
-            item = yaml.safe_load(entry) if isinstance(entry, str) else entry
+            item = yaml12.load(entry) if isinstance(entry, str) else entry
             if isinstance(item, dict) and item.get("objectName"):
                 name = str(item["objectName"])
                 out[str(item.get("objectAlias") or name)] = name
@@ -144,19 +145,28 @@ class _Sources:
         return None
 
 
+def _in_namespace(ctx: VerifyContext, kind: str, namespace: str) -> list[K8sObject]:
+    """Objects of `kind` in `namespace`, indexed once per context (a scan per n8n pod made
+    1,000 tenants quadratic)."""
+    index = ctx.cache.setdefault(f"n8n-config:{kind}", {})
+    if not index:
+        for obj in ctx.of_kind(kind):
+            index.setdefault(obj.namespace, []).append(obj)
+        index.setdefault("\0built", [])
+    return list(index.get(namespace, []))
+
+
 def _public_hosts(ctx: VerifyContext, c: N8nContainer) -> dict[str, bool]:
     """host -> TLS? for every Ingress rule whose backend Service selects this pod."""
     ns = c.owner.namespace
     selecting = set()
-    for svc in ctx.of_kind("Service"):
+    for svc in _in_namespace(ctx, "Service", ns):
         selector = svc.spec.get("selector")
-        if svc.namespace == ns and isinstance(selector, dict) and selector and all(
+        if isinstance(selector, dict) and selector and all(
                 c.labels.get(str(k)) == str(v) for k, v in selector.items()):
             selecting.add(svc.name)
     hosts: dict[str, bool] = {}
-    for ing in ctx.of_kind("Ingress"):
-        if ing.namespace != ns:
-            continue
+    for ing in _in_namespace(ctx, "Ingress", ns):
         tls = {str(h).lower() for t in ing.spec.get("tls") or [] if isinstance(t, dict)
                for h in t.get("hosts") or []}
         for rule in ing.spec.get("rules") or []:
