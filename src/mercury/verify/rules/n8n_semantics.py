@@ -260,8 +260,8 @@ class N8nConfigRule(Rule):
         if len(parts) > 2 and parts[2:] not in (["svc"], ["svc", "cluster", "local"]):
             return  # not an in-cluster Service name
         service = parts[0]
-        clusters = [o for o in ctx.of_kind("Cluster")
-                    if o.namespace == ns and o.group.startswith("postgresql.cnpg.io")]
+        clusters = [o for o in _in_namespace(ctx, "Cluster", ns)
+                    if o.group.startswith("postgresql.cnpg.io")]
         if not clusters:
             return
         by_service = {f"{cl.name}-{s}": (cl, s) for cl in clusters for s in ("rw", "ro", "r")}
