@@ -9,6 +9,7 @@ or pod spec around a field.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,36 +52,6 @@ def _show(key: str) -> str:
     return f'["{key}"]' if "." in key or "/" in key else f".{key}"
 
 
-def walk(data: dict[str, Any], path: str) -> Iterator[Match]:
-    """Every value at `path` inside `data` (missing steps yield nothing)."""
-    steps = tokens(path)
-
-    def go(node: Any, i: int, where: str, chain: tuple[dict[str, Any], ...]) -> Iterator[Match]:
-        step = steps[i]
-        last = i == len(steps) - 1
-        if step is LIST:
-            if isinstance(node, list):
-                for n, item in enumerate(node):
-                    if not last:
-                        yield from go(item, i + 1, f"{where}[{n}]", chain)
-            return
-        if not isinstance(node, dict):
-            return
-        if step is VALUES:
-            items = list(node.items())
-        else:
-            assert isinstance(step, str)
-            items = [(step, node[step])] if step in node else []
-        for key, value in items:
-            here = f"{where}{_show(str(key))}"
-            if last:
-                yield Match(value, node, here.lstrip("."), (*chain, node))
-            else:
-                yield from go(value, i + 1, here, (*chain, node))
-
-    yield from go(data, 0, "", ())
-
-
 class Trie:
     """Many paths compiled into one tree, so an object is walked once for all its rows."""
 
@@ -95,8 +66,22 @@ class Trie:
         node.ends.append(index)
 
 
+@functools.lru_cache(maxsize=512)
+def _single(path: str) -> Trie:
+    trie = Trie()
+    trie.add(path, 0)
+    return trie
+
+
+def walk(data: dict[str, Any], path: str) -> Iterator[Match]:
+    """Every value at `path` inside `data` (missing steps yield nothing): `walk_all` over
+    a one-path trie."""
+    for _, match in walk_all(data, _single(path)):
+        yield match
+
+
 def walk_all(data: dict[str, Any], trie: Trie) -> Iterator[tuple[int, Match]]:
-    """(path index, match) for every path of `trie` inside `data`; same matches as `walk`."""
+    """(path index, match) for every path of `trie` inside `data`."""
 
     def go(node: Any, t: Trie, where: str,
            chain: tuple[dict[str, Any], ...]) -> Iterator[tuple[int, Match]]:
